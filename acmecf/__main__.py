@@ -1,0 +1,3 @@
+from acmecf.cli import main
+
+main()

@@ -1,0 +1,226 @@
+"""The configuration directory on disk: accounts, certificate versions and the live links.
+
+Layout (all directories 0700, private keys 0600)::
+
+    <config>/accounts/<server>/key.pem, account.json
+    <config>/archive/<cert-name>/<version>/cert.pem, chain.pem, fullchain.pem, privkey.pem
+    <config>/live/<cert-name> -> ../archive/<cert-name>/<version>
+
+A version directory is complete and fsynced before `live/<cert-name>` is switched to it by one
+rename, so a reader sees either the old pair of key and certificate or the new one, never a mix,
+and a failed run leaves the live files as they were. This module owns every path detail; it
+does not know ACME or Cloudflare.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from acmecf.errors import StoreError, UsageError
+
+CERT_FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
+_CERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+def default_config_dir() -> Path:
+    """/etc/acmecf for root; $XDG_CONFIG_HOME/acmecf (or ~/.config/acmecf) for anyone else."""
+    if os.geteuid() == 0:
+        return Path("/etc/acmecf")
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "acmecf"
+
+
+def check_cert_name(name: str) -> str:
+    """Return `name` when it is safe as a directory name; raise UsageError otherwise."""
+    if not _CERT_NAME.match(name) or name in (".", ".."):
+        raise UsageError(
+            f"invalid --cert-name {name!r}: use letters, digits, dots, hyphens and underscores"
+        )
+    return name
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace `path` with `data` in one step: temporary file in the same directory, fsync, rename.
+
+    The file never exists with looser permissions than `mode`. Raises StoreError on failure,
+    leaving any previous file untouched.
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise _store_error(path, err) from err
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _store_error(path, err) from err
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create `path` and missing parents as 0700 (an existing directory is tightened to 0700)."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+    except OSError as err:
+        raise _store_error(path, err) from err
+    return path
+
+
+@dataclass(frozen=True)
+class LivePaths:
+    """The live file paths of one certificate, the ones web servers point at."""
+
+    directory: Path
+
+    @property
+    def cert(self) -> Path:
+        return self.directory / "cert.pem"
+
+    @property
+    def chain(self) -> Path:
+        return self.directory / "chain.pem"
+
+    @property
+    def fullchain(self) -> Path:
+        return self.directory / "fullchain.pem"
+
+    @property
+    def privkey(self) -> Path:
+        return self.directory / "privkey.pem"
+
+
+class Store:
+    """Files under one configuration directory."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = config_dir
+
+    def prepare(self) -> None:
+        """Create the configuration directory (0700) if it is missing."""
+        make_private_dir(self.config_dir)
+
+    def live(self, cert_name: str) -> LivePaths:
+        return LivePaths(self.config_dir / "live" / cert_name)
+
+    def has_certificate(self, cert_name: str) -> bool:
+        return self.live(cert_name).fullchain.exists()
+
+    def save_certificate(
+        self, cert_name: str, *, cert: bytes, chain: bytes, fullchain: bytes, privkey: bytes
+    ) -> Path:
+        """Write a new version of `cert_name` and make it live in one atomic switch.
+
+        Returns the new version's directory. On any failure the partial version is removed, the
+        live link is unchanged, and StoreError says why.
+        """
+        check_cert_name(cert_name)
+        archive = make_private_dir(self.config_dir / "archive" / cert_name)
+        live_root = make_private_dir(self.config_dir / "live")
+        version = self._new_version_dir(archive)
+        try:
+            for filename, data, mode in (
+                ("privkey.pem", privkey, 0o600),
+                ("cert.pem", cert, 0o644),
+                ("chain.pem", chain, 0o644),
+                ("fullchain.pem", fullchain, 0o644),
+            ):
+                write_atomic(version / filename, data, mode)
+            _fsync_dir(version)
+            link = live_root / cert_name
+            if link.exists() and not link.is_symlink():
+                raise StoreError(
+                    f"{link} is a directory, not an acmecf link: move it away and run again"
+                )
+            tmp_link = live_root / f".{cert_name}.{os.getpid()}.tmp"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_link)
+            os.symlink(os.path.relpath(version, live_root), tmp_link)
+            os.replace(tmp_link, link)
+            _fsync_dir(live_root)
+        except (OSError, StoreError) as err:
+            shutil.rmtree(version, ignore_errors=True)
+            if isinstance(err, StoreError):
+                raise StoreError(f"{err}; the live certificate is unchanged") from err
+            raise StoreError(
+                f"{_store_error(version, err)}; the live certificate is unchanged"
+            ) from err
+        return version
+
+    def account_dir(self, server_url: str) -> Path:
+        """The directory for the account at `server_url` (one per ACME directory URL)."""
+        parts = urlsplit(server_url)
+        host = (parts.netloc or "server").replace(":", "_")
+        path = parts.path.strip("/").replace("/", "_") or "directory"
+        return self.config_dir / "accounts" / host / path
+
+    def load_account(self, server_url: str) -> tuple[bytes, dict[str, Any]] | None:
+        """The account key PEM and registration of `server_url`, or None when none is stored."""
+        directory = self.account_dir(server_url)
+        key_path, info_path = directory / "key.pem", directory / "account.json"
+        if not key_path.exists():
+            return None
+        try:
+            key = key_path.read_bytes()
+            info = json.loads(info_path.read_text()) if info_path.exists() else {}
+        except (OSError, ValueError) as err:
+            raise StoreError(f"cannot read the account in {directory}: {err}") from err
+        return key, info
+
+    def save_account_key(self, server_url: str, key_pem: bytes) -> None:
+        """Store a new account key (0600) before it is registered, so it is never lost."""
+        directory = make_private_dir(self.account_dir(server_url))
+        write_atomic(directory / "key.pem", key_pem, 0o600)
+
+    def save_account_info(self, server_url: str, info: dict[str, Any]) -> None:
+        directory = make_private_dir(self.account_dir(server_url))
+        write_atomic(directory / "account.json", json.dumps(info, indent=2).encode() + b"\n")
+
+    @staticmethod
+    def _new_version_dir(archive: Path) -> Path:
+        existing = [int(p.name) for p in archive.iterdir() if p.name.isdigit()]
+        number = max(existing, default=0) + 1
+        while True:
+            candidate = archive / f"{number:04d}"
+            try:
+                candidate.mkdir(mode=0o700)
+                return candidate
+            except FileExistsError:
+                number += 1
+            except OSError as err:
+                raise _store_error(candidate, err) from err
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _store_error(path: Path, err: OSError) -> StoreError:
+    if err.errno == errno.ENOSPC:
+        return StoreError(f"cannot write {path}: the disk is full; free space and run again")
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StoreError(
+            f"cannot write {path}: {err.strerror}; run as a user who may write the "
+            "configuration directory, or pass --config-dir"
+        )
+    return StoreError(f"cannot write {path}: {err.strerror or err}")
