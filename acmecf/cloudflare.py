@@ -1,0 +1,351 @@
+"""The Cloudflare DNS provider: publishes and removes `_acme-challenge` TXT records.
+
+Two verbs, `present` and `cleanup`, plus the zone lookup they need. This is the only module that
+imports the Cloudflare SDK, and it imports it lazily so that commands which never touch the API
+start fast. It does not know ACME, does not wait for DNS and never logs a credential.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from acmecf.errors import CloudflareError, ZoneNotFoundError
+
+if TYPE_CHECKING:
+    from cloudflare import Cloudflare
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RECORD_TTL = 60  # the lowest TTL Cloudflare allows outside Enterprise plans
+RECORD_COMMENT = "acmecf: ACME DNS-01 challenge, removed after validation"
+# How long one API call may be held back by 429 replies before the run gives up.
+MAX_RATE_LIMIT_WAIT = 330.0
+TRANSIENT_RETRIES = 3
+ZONES_PER_PAGE = 50  # the most the API allows
+
+_BAD_CREDENTIAL_CODES = {1000, 6003, 6111, 6103, 9103, 9106, 9109}
+_IDENTICAL_RECORD_CODES = {81057, 81058}
+_NO_ROUTE_CODES = {7000, 7003}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Either an API token or the legacy global key pair (email + key)."""
+
+    token: str | None = field(default=None, repr=False)
+    email: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    source: str = "CLOUDFLARE_API_TOKEN"
+
+    def describe(self) -> str:
+        """Where the credentials came from, safe to print."""
+        return self.source
+
+
+@dataclass(frozen=True)
+class Zone:
+    id: str
+    name: str | None  # None when only an id was given (--zone-id) and the token cannot read zones
+
+
+@dataclass(frozen=True)
+class RecordReceipt:
+    """What `present` created: enough to delete exactly that record and nothing else.
+
+    A receipt without a record id is provisional: the caller files it before `present`, so a
+    run interrupted while the record is being created still removes it (by name and value).
+    """
+
+    zone_id: str
+    zone_name: str | None
+    record_id: str | None
+    name: str
+    value: str
+
+
+class CloudflareDns:
+    """Publishes DNS-01 TXT records in Cloudflare zones.
+
+    Zones are listed once per instance and cached; an instance is meant to live for one run and
+    may be shared by threads. Every API failure becomes a CloudflareError whose message names
+    the remedy.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        base_url: str | None = None,
+        zone_id: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._credentials = credentials
+        self._base_url = base_url
+        self._zone_id = zone_id
+        self._sleep = sleep
+        self._zones_lock = threading.Lock()
+        self._client_lock = threading.Lock()
+        self._zones: list[Zone] | None = None
+        self._client: Cloudflare | None = None
+        self.api_calls = 0
+
+    def zone_for(self, fqdn: str) -> Zone:
+        """The zone that holds `fqdn`: the longest zone name the credentials can see that ends it.
+
+        With a fixed zone id the id is used as given. Raises ZoneNotFoundError when no visible zone
+        matches, CloudflareError when the zones cannot be listed.
+        """
+        if self._zone_id is not None:
+            return Zone(id=self._zone_id, name=None)
+        name = fqdn.rstrip(".").lower()
+        best: Zone | None = None
+        for zone in self._visible_zones():
+            assert zone.name is not None
+            if (name == zone.name or name.endswith("." + zone.name)) and (
+                best is None or len(zone.name) > len(best.name or "")
+            ):
+                best = zone
+        if best is None:
+            raise ZoneNotFoundError(
+                f"no Cloudflare zone for {name} is visible to {self._credentials.describe()}: add "
+                "the domain to your Cloudflare account, give the token Zone > Zone > Read on it, "
+                "or pass --zone-id"
+            )
+        return best
+
+    def present(self, fqdn: str, value: str) -> RecordReceipt:
+        """Create the TXT record `fqdn` = `value`; return a receipt for `cleanup`.
+
+        Idempotent: when Cloudflare answers that an identical record already exists (a retried
+        create whose first reply was lost, or a leftover of an interrupted run), that record is
+        adopted and will be removed by `cleanup`.
+        """
+        zone = self.zone_for(fqdn)
+        try:
+            # https://developers.cloudflare.com/api/resources/dns/subresources/records/methods/create/
+            record = self._call(
+                lambda client: client.dns.records.create(
+                    zone_id=zone.id,
+                    type="TXT",
+                    name=fqdn,
+                    content=_quoted(value),
+                    ttl=RECORD_TTL,
+                    comment=RECORD_COMMENT,
+                ),
+                action=f"creating TXT {fqdn}",
+                zone=zone,
+            )
+            record_id = getattr(record, "id", None)
+            record_name = getattr(record, "name", fqdn)
+        except _IdenticalRecordExists:
+            record_id = self._find_record(zone, fqdn, value)
+            record_name = fqdn
+            log.debug("adopted the identical TXT record already at %s", fqdn)
+        if not record_id:
+            raise CloudflareError(f"Cloudflare created TXT {fqdn} but returned no record id")
+        receipt = RecordReceipt(zone.id, zone.name, record_id, fqdn, value)
+        if record_name.rstrip(".").lower() != fqdn:
+            # Cloudflare reads a name outside the zone as relative to it (x.other.com becomes
+            # x.other.com.example.com): remove the stray record and say which zone was wrong.
+            self.cleanup(RecordReceipt(zone.id, zone.name, record_id, record_name, value))
+            raise ZoneNotFoundError(
+                f"{fqdn} is not inside zone {zone.id}: pass the --zone-id of the zone that "
+                f"holds {fqdn}"
+            )
+        return receipt
+
+    def provisional_receipt(self, fqdn: str, value: str) -> RecordReceipt:
+        """A receipt to file before `present(fqdn, value)`; `cleanup` of it finds the record."""
+        zone = self.zone_for(fqdn)
+        return RecordReceipt(zone.id, zone.name, None, fqdn, value)
+
+    def cleanup(self, receipt: RecordReceipt) -> None:
+        """Delete exactly the record `present` created. A record already gone counts as deleted.
+
+        For a provisional receipt, the record with that name and value is deleted if it exists.
+        """
+        if receipt.record_id is None:
+            zone = Zone(receipt.zone_id, receipt.zone_name)
+            record_id = self._find_record(zone, receipt.name, receipt.value)
+            if record_id is None:
+                return
+            receipt = RecordReceipt(zone.id, zone.name, record_id, receipt.name, receipt.value)
+        record_id = receipt.record_id
+        assert record_id is not None
+        try:
+            # https://developers.cloudflare.com/api/resources/dns/subresources/records/methods/delete/
+            self._call(
+                lambda client: client.dns.records.delete(record_id, zone_id=receipt.zone_id),
+                action=f"deleting TXT {receipt.name}",
+                zone=Zone(receipt.zone_id, receipt.zone_name),
+            )
+        except _RecordMissing:
+            log.debug("TXT %s was already gone", receipt.name)
+
+    def _visible_zones(self) -> list[Zone]:
+        with self._zones_lock:
+            if self._zones is None:
+                zones: list[Zone] = []
+                page_number = 1
+                while True:
+                    # https://developers.cloudflare.com/api/resources/zones/methods/list/
+                    # Paged by hand: the SDK's auto-pager spends one more request on the empty
+                    # page past the end, and most accounts fit in one page.
+                    page = self._call(
+                        lambda client, n=page_number: client.zones.list(  # type: ignore[misc]
+                            per_page=ZONES_PER_PAGE, page=n
+                        ),
+                        action="listing zones",
+                        zone=None,
+                    )
+                    items = list(page.result or [])
+                    zones.extend(Zone(item.id, item.name.lower()) for item in items)
+                    if len(items) < ZONES_PER_PAGE:
+                        break
+                    page_number += 1
+                self._zones = zones
+                log.debug("%d zones visible to the credentials", len(zones))
+            return self._zones
+
+    def _find_record(self, zone: Zone, fqdn: str, value: str) -> str | None:
+        # https://developers.cloudflare.com/api/resources/dns/subresources/records/methods/list/
+        def search(client: Cloudflare) -> str | None:
+            for record in client.dns.records.list(
+                zone_id=zone.id, type="TXT", name={"exact": fqdn}, per_page=100
+            ):
+                if _unquoted(getattr(record, "content", "") or "") == value:
+                    return str(record.id)
+            return None
+
+        return self._call(search, action=f"looking up TXT {fqdn}", zone=zone)
+
+    def _sdk(self) -> Cloudflare:
+        with self._client_lock:
+            if self._client is None:
+                from cloudflare import Cloudflare
+
+                creds = self._credentials
+                client = Cloudflare(
+                    api_token=creds.token,
+                    api_key=creds.api_key,
+                    api_email=creds.email,
+                    base_url=self._base_url,
+                    max_retries=0,  # retries and 429 waits are ours: see _call
+                    timeout=30.0,
+                )
+                # The SDK fills every credential left as None from CLOUDFLARE_* variables and
+                # then sends X-Auth-Email in preference to the token. Pin exactly ours.
+                client.api_token = creds.token
+                client.api_key = creds.api_key
+                client.api_email = creds.email
+                client.user_service_key = None
+                self._client = client
+            return self._client
+
+    def _call(self, request: Callable[[Cloudflare], T], *, action: str, zone: Zone | None) -> T:
+        """Run one API request: wait out 429s, retry transient faults, explain the rest."""
+        import cloudflare
+
+        client = self._sdk()
+        waited = 0.0
+        transient = 0
+        while True:
+            self.api_calls += 1
+            try:
+                return request(client)
+            except cloudflare.RateLimitError as err:
+                delay = _retry_after(err.response.headers.get("retry-after"))
+                if waited + delay > MAX_RATE_LIMIT_WAIT:
+                    raise CloudflareError(
+                        f"Cloudflare rate limit while {action} did not lift after "
+                        f"{waited:.0f}s: too many API requests with this token; retry later"
+                    ) from err
+                log.info("Cloudflare rate limit: waiting %.0fs as it asks", delay)
+                self._sleep(delay)
+                waited += delay
+            except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as err:
+                transient += 1
+                if transient >= TRANSIENT_RETRIES:
+                    raise _Unreachable(
+                        f"cannot reach the Cloudflare API while {action}: {_short(err)}; "
+                        "check the network (or CLOUDFLARE_BASE_URL) and retry"
+                    ) from err
+                self._sleep(0.5 * 2**transient)
+            except cloudflare.APIStatusError as err:
+                raise _explain(err, action, zone, self._credentials) from err
+
+
+class _IdenticalRecordExists(CloudflareError):
+    pass
+
+
+class _RecordMissing(CloudflareError):
+    pass
+
+
+class _Unreachable(CloudflareError):
+    """The request may or may not have reached Cloudflare."""
+
+
+def _explain(err: Any, action: str, zone: Zone | None, credentials: Credentials) -> CloudflareError:
+    status = int(err.status_code)
+    codes = {int(e.code) for e in (err.errors or []) if getattr(e, "code", None) is not None}
+    detail = "; ".join(f"{e.code} {e.message}" for e in (err.errors or [])) or f"HTTP {status}"
+    where = zone.name or zone.id if zone is not None else "the zone"
+    if codes & _IDENTICAL_RECORD_CODES:
+        return _IdenticalRecordExists(detail)
+    if status == 404 and action.startswith("deleting"):
+        return _RecordMissing(detail)
+    invalid_token = (
+        "invalid access token" in detail.lower() or "invalid api token" in detail.lower()
+    )
+    if status == 401 or invalid_token or (codes & _BAD_CREDENTIAL_CODES and status != 403):
+        return CloudflareError(
+            f"Cloudflare rejected the credentials from {credentials.describe()} ({detail}): "
+            "the token is wrong, expired or revoked; create one with Zone > Zone > Read and "
+            "Zone > DNS > Edit"
+        )
+    if status == 403:
+        if zone is None:
+            return CloudflareError(
+                f"the token may not list zones ({detail}): give it Zone > Zone > Read, or pass "
+                "--zone-id with the zone's id"
+            )
+        return CloudflareError(
+            f"Cloudflare refused {action} ({detail}): the token needs Zone > DNS > Edit on {where}"
+        )
+    if codes & _NO_ROUTE_CODES and zone is not None:
+        return ZoneNotFoundError(
+            f"Cloudflare knows no zone with id {zone.id} ({detail}): check --zone-id"
+        )
+    return CloudflareError(f"Cloudflare API error while {action}: {detail}")
+
+
+def _retry_after(header: str | None) -> float:
+    try:
+        return max(1.0, float(header)) if header else 60.0
+    except ValueError:
+        return 60.0
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return text[:200]
+
+
+def _quoted(value: str) -> str:
+    # Cloudflare asks for TXT content in quotes and warns when it is not.
+    return f'"{value}"'
+
+
+def _unquoted(content: str) -> str:
+    if len(content) >= 2 and content[0] == content[-1] == '"':
+        return content[1:-1]
+    return content
