@@ -1,0 +1,37 @@
+# The two commands of the README: `make demo` and `make test`. Both work on a fresh machine:
+# they install what they need (Debian's pebble, a virtualenv with acmecf and its test extras).
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint unit e2e system-deps install clean
+
+demo: system-deps install
+	$(BIN)/acmecf sandbox demo --workdir demo
+
+test: system-deps install lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check acmecf tests
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/python -m pytest tests/unit
+
+e2e: system-deps install
+	$(BIN)/python -m pytest tests/e2e tests/testbed
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+system-deps:
+	@scripts/install-system-deps
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

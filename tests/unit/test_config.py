@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from acmecf.config import (
+    load_credentials,
+    parse_duration,
+    parse_resolvers,
+    redact,
+)
+from acmecf.errors import CredentialsError, UsageError
+
+
+def test_a_token_from_the_environment_wins_over_nothing_else() -> None:
+    credentials = load_credentials({"CLOUDFLARE_API_TOKEN": "tok-123456"}, None)
+    assert credentials.token == "tok-123456"
+    assert credentials.email is None and credentials.api_key is None
+
+
+def test_the_global_key_pair_is_accepted() -> None:
+    credentials = load_credentials(
+        {"CLOUDFLARE_EMAIL": "a@example.com", "CLOUDFLARE_API_KEY": "k" * 37}, None
+    )
+    assert (credentials.email, credentials.api_key, credentials.token) == (
+        "a@example.com",
+        "k" * 37,
+        None,
+    )
+
+
+def test_half_a_key_pair_is_refused() -> None:
+    with pytest.raises(CredentialsError, match="needs both"):
+        load_credentials({"CLOUDFLARE_API_KEY": "k" * 37}, None)
+
+
+def test_no_credentials_says_which_token_to_create() -> None:
+    with pytest.raises(CredentialsError, match=r"Zone > DNS > Edit"):
+        load_credentials({}, None)
+
+
+def test_a_certbot_credentials_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "cloudflare.ini"
+    path.write_text("# certbot style\ndns_cloudflare_api_token = tok-from-file\n")
+    path.chmod(0o600)
+    credentials = load_credentials({"CLOUDFLARE_API_TOKEN": "from-env"}, path)
+    assert credentials.token == "tok-from-file"
+
+
+def test_a_credentials_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cloudflare.ini"
+    path.write_text("dns_cloudflare_api_token = secret-token-value\n")
+    path.chmod(0o644)
+    with pytest.raises(CredentialsError, match="chmod 600") as caught:
+        load_credentials({}, path)
+    assert "secret-token-value" not in str(caught.value)
+
+
+def test_known_secrets_are_redacted() -> None:
+    load_credentials({"CLOUDFLARE_API_TOKEN": "very-secret-token"}, None)
+    assert redact("Bearer very-secret-token failed") == "Bearer *** failed"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1", [("127.0.0.1", 53)]),
+        ("127.0.53.53:5300", [("127.0.53.53", 5300)]),
+        ("[::1]:5300", [("::1", 5300)]),
+        ("1.1.1.1, 8.8.8.8", [("1.1.1.1", 53), ("8.8.8.8", 53)]),
+    ],
+)
+def test_resolvers_parse(text: str, expected: list[tuple[str, int]]) -> None:
+    assert parse_resolvers([text]) == expected
+
+
+def test_a_bad_resolver_port_is_refused() -> None:
+    with pytest.raises(UsageError, match="--dns-resolver"):
+        parse_resolvers(["127.0.0.1:99999"])
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("5m", 300), ("1h", 3600)])
+def test_durations_parse(text: str, seconds: float) -> None:
+    assert parse_duration(text, "--x") == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "-5", "0"])
+def test_bad_durations_are_refused(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_duration(text, "--x")
