@@ -20,6 +20,7 @@ import requests
 from acme import challenges, client, errors, messages
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from josepy.json_util import field as jose_field
 from josepy.jwa import ES256, RS256
 from josepy.jwk import JWK, JWKEC, JWKRSA
 
@@ -46,6 +47,12 @@ class DnsChallenge:
     record_name: str  # _acme-challenge.example.com
     value: str
     body: messages.ChallengeBody
+
+
+class _NewOrderReplacing(messages.NewOrder):
+    """newOrder with RFC 9773's `replaces`, which the acme library does not model yet."""
+
+    replaces: str = jose_field("replaces", omitempty=True)
 
 
 class _Network(client.ClientNetwork):
@@ -160,12 +167,79 @@ class AcmeSession:
             log.info("registered a new ACME account at %s", server)
         return cls(acme, server, account_key)
 
-    def new_order(self, csr_pem: bytes) -> messages.OrderResource:
-        """Create an order for every name in the CSR (RFC 8555 §7.4)."""
+    @property
+    def renewal_info_url(self) -> str | None:
+        """The CA's renewalInfo resource (RFC 9773), or None when it offers no ARI."""
+        try:
+            return str(self._acme.directory["renewalInfo"])
+        except KeyError:
+            return None
+
+    def renewal_info(self, ari_id: str) -> tuple[dict[str, Any], datetime.timedelta]:
+        """The CA's suggested renewal window for a certificate, and how long to wait before
+        asking again (Retry-After). RFC 9773 §4.2: a plain GET, no account needed."""
+        base = self.renewal_info_url
+        if base is None:
+            raise AcmeError(f"{self.server} offers no renewal information (ARI)")
+        try:
+            response = self._acme.net.get(f"{base.rstrip('/')}/{ari_id}")
+            reply = response.json()
+        except Exception as err:
+            raise _translate(err, self.server, "fetching renewal information") from err
+        retry_after = response.headers.get("Retry-After", "")
+        wait = float(retry_after) if retry_after.isdigit() else 6 * 3600.0
+        return reply, datetime.timedelta(seconds=wait)
+
+    def new_order(self, csr_pem: bytes, *, replaces: str | None = None) -> messages.OrderResource:
+        """Create an order for every name in the CSR (RFC 8555 §7.4).
+
+        `replaces` names the certificate this one renews (RFC 9773 §5), so the CA can link
+        them; a CA that refuses it gets the order again without it.
+        """
+        if replaces and self.renewal_info_url:
+            try:
+                return self._new_order_replacing(csr_pem, replaces)
+            except AcmeError as err:
+                log.info("the CA did not accept `replaces` (%s); ordering without it", err)
         try:
             return self._acme.new_order(csr_pem)
         except Exception as err:
             raise _translate(err, self.server, "creating the order") from err
+
+    def _new_order_replacing(self, csr_pem: bytes, replaces: str) -> messages.OrderResource:
+        from cryptography import x509
+
+        csr = x509.load_pem_x509_csr(csr_pem)
+        names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        identifiers = [
+            messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=name)
+            for name in names.get_values_for_type(x509.DNSName)
+        ]
+        try:
+            response = self._acme.net.post(
+                self._acme.directory["newOrder"],
+                _NewOrderReplacing(identifiers=identifiers, replaces=replaces),
+                new_nonce_url=self._acme.directory["newNonce"],
+            )
+            body = messages.Order.from_json(response.json())
+            authorizations = []
+            for url in body.authorizations:
+                reply = self._post_as_get(url, "reading an authorization")
+                authorizations.append(
+                    messages.AuthorizationResource(
+                        body=messages.Authorization.from_json(reply.json()), uri=url
+                    )
+                )
+        except AcmeError:
+            raise
+        except Exception as err:
+            raise _translate(err, self.server, "creating the order") from err
+        return messages.OrderResource(
+            body=body,
+            uri=response.headers.get("Location"),
+            authorizations=authorizations,
+            csr_pem=csr_pem,
+        )
 
     def pending_challenges(self, order: messages.OrderResource) -> list[DnsChallenge]:
         """The DNS-01 challenges still to be solved; authorizations already valid need none."""

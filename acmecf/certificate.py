@@ -163,6 +163,26 @@ def certificate_names(certificate: x509.Certificate) -> list[str]:
     return [n.lower() for n in san.get_values_for_type(x509.DNSName)]
 
 
+def ari_certificate_id(certificate: x509.Certificate) -> str | None:
+    """The certificate's identifier for ACME Renewal Information (RFC 9773 §4.1):
+    base64url(authorityKeyIdentifier) "." base64url(serial number as DER integer content)."""
+    import base64
+
+    try:
+        aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return None
+    if aki.key_identifier is None:
+        return None
+    serial = certificate.serial_number
+    serial_bytes = serial.to_bytes((serial.bit_length() + 8) // 8, "big")  # keeps the sign bit 0
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return f"{b64(aki.key_identifier)}.{b64(serial_bytes)}"
+
+
 def _self_signed(certificate: x509.Certificate) -> bool:
     if certificate.issuer != certificate.subject:
         return False

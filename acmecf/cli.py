@@ -108,13 +108,13 @@ def cli() -> None:
     "--ca-bundle",
     envvar="ACMECF_CA_BUNDLE",
     metavar="PEM",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False, resolve_path=True),
     help="Trust this CA for the ACME server's HTTPS (private CAs). Env: ACMECF_CA_BUNDLE.",
 )
 @click.option(
     "--cloudflare-credentials",
     metavar="FILE",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, resolve_path=True, path_type=Path),
     help="File with dns_cloudflare_api_token = ... (mode 600). "
     "Default: CLOUDFLARE_API_TOKEN, or CLOUDFLARE_EMAIL + CLOUDFLARE_API_KEY.",
 )
@@ -146,8 +146,29 @@ def cli() -> None:
     metavar="DURATION",
     help="Give up when DNS does not serve every record by then (e.g. 90s, 5m).",
 )
+@click.option(
+    "--deploy-hook",
+    "deploy_hooks",
+    multiple=True,
+    metavar="CMD",
+    help="Shell command run after this certificate is issued or renewed (repeatable; stored).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Do everything against the staging CA (or --server) but write nothing.",
+)
+@click.option("--run-deploy-hooks", is_flag=True, help="With --dry-run: run deploy hooks anyway.")
+@click.option(
+    "--hook-timeout",
+    default="5m",
+    show_default=True,
+    metavar="DURATION",
+    help="Stop a hook that runs longer.",
+)
 @_common
-def issue(**options: Any) -> None:
+@click.pass_context
+def issue(ctx: click.Context, /, **options: Any) -> None:
     """Obtain a certificate and write it under <config-dir>/live/<cert-name>/.
 
     Writes cert.pem (the leaf), chain.pem (the intermediates), fullchain.pem (both; point
@@ -155,85 +176,359 @@ def issue(**options: Any) -> None:
     ones in one atomic step; on any failure the old ones stay as they were, and every TXT
     record this run created is removed.
 
+    The settings are remembered in <config-dir>/renewal/<cert-name>.toml for `acmecf renew`.
+    Run `issue` again with the same --cert-name to change them: options you give replace the
+    stored ones, the others are kept.
+
     \b
     Examples:
       acmecf issue --agree-tos --email you@example.com -d example.com -d '*.example.com'
       acmecf issue --staging -d www.example.com --key-type rsa-2048
+      acmecf issue -d example.com --deploy-hook 'systemctl reload nginx'
       acmecf issue -d example.com --zone-id 023e105f4ecef8ad9ca31a8372d0c353
     """
-    _run(_issue, options)
+    _run(lambda o: _issue(ctx, o), options)
 
 
-def _issue(options: dict[str, Any]) -> None:
-    from acmecf.config import load_credentials, parse_duration, parse_resolvers
+# The issue options that are remembered per certificate, by the name they have there.
+_STORED_OPTIONS = {
+    "key_type": "key_type",
+    "email": "email",
+    "ca_bundle": "ca_bundle",
+    "cloudflare_credentials": "credentials_file",
+    "zone_id": "zone_id",
+    "dns_resolvers": "dns_resolvers",
+    "nameserver_port": "nameserver_port",
+    "propagation_timeout": "propagation_timeout",
+    "deploy_hooks": "deploy_hooks",
+}
+
+
+def _issue(ctx: click.Context, options: dict[str, Any]) -> None:
+    import dataclasses
+
+    from click.core import ParameterSource
+
+    from acmecf.config import parse_duration, parse_resolvers
     from acmecf.names import normalize_names
-    from acmecf.store import Store, check_cert_name, default_config_dir
+    from acmecf.renew import RunOptions, Services, obtain
+    from acmecf.renewal import CertificateConfig, CertificateState, StoredCertificate
+    from acmecf.store import check_cert_name
 
-    names = normalize_names(list(options["domains"]))
+    names = tuple(normalize_names(list(options["domains"])))
     cert_name = check_cert_name(options["cert_name"] or names[0].removeprefix("*."))
-    timeout = parse_duration(options["propagation_timeout"], "--propagation-timeout")
-    resolvers = parse_resolvers(options["dns_resolvers"])
-    credentials = load_credentials(os.environ, options["cloudflare_credentials"])
-    server = _server(options)
-    store = Store(options["config_dir"] or default_config_dir())
-    store.prepare()
+    parse_resolvers(options["dns_resolvers"])  # validate before any network call
+    hook_timeout = parse_duration(options["hook_timeout"], "--hook-timeout")
+    store = _store(options)
+    existing = store.load_certificate(cert_name) if store.renewal_path(cert_name).exists() else None
 
-    from acmecf.acme_client import AcmeSession
-    from acmecf.cloudflare import CloudflareDns
-    from acmecf.issue import IssueRequest, issue_certificate
-    from acmecf.propagation import PropagationChecker
+    def given(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
-    dns = CloudflareDns(
-        credentials,
-        base_url=os.environ.get("CLOUDFLARE_BASE_URL") or None,
-        zone_id=options["zone_id"],
-    )
-    propagation = PropagationChecker(
-        resolvers=resolvers, nameserver_port=options["nameserver_port"]
-    )
-    acme = AcmeSession.open(
-        server,
-        store,
-        email=options["email"],
+    # Options given now replace the stored ones; the others keep their stored values.
+    base = existing.config if existing else CertificateConfig(cert_name=cert_name, names=names)
+    changes: dict[str, Any] = {"names": names}
+    for option, setting in _STORED_OPTIONS.items():
+        if given(option) or existing is None:
+            value = options[option]
+            if option == "propagation_timeout":
+                value = parse_duration(value, "--propagation-timeout")
+            elif option == "cloudflare_credentials":
+                value = str(value) if value else None
+            elif isinstance(value, tuple | list):
+                value = tuple(value)
+            changes[setting] = value
+    if given("server") or given("staging") or existing is None:
+        changes["server"] = _server(options)
+    config = dataclasses.replace(base, **changes)
+    run = RunOptions(
         agree_tos=options["agree_tos"],
-        ca_bundle=options["ca_bundle"],
+        dry_run=options["dry_run"],
+        run_deploy_hooks=options["run_deploy_hooks"],
+        hook_timeout=hook_timeout,
     )
-    result = issue_certificate(
-        IssueRequest(
-            names=names,
-            cert_name=cert_name,
-            key_type=options["key_type"],
-            propagation_timeout=timeout,
-        ),
-        acme=acme,
-        dns=dns,
-        propagation=propagation,
-        store=store,
-    )
-    log.debug("Cloudflare API calls: %d", dns.api_calls)
-    expiry = result.chain.not_after
+    certificate = StoredCertificate(config, existing.state if existing else CertificateState())
+    services = Services(store, os.environ, run)
+    with store.lock():
+        outcome = obtain(certificate, services)
+    log.debug("Cloudflare API calls: %d", services.cloudflare_api_calls())
+    if outcome.error is not None:
+        raise outcome.error
+    issued = outcome.issued
+    assert issued is not None
     if not options["quiet"]:
+        verb = "would be issued (dry run, nothing written)" if run.dry_run else "issued"
         click.echo(
-            f"Certificate {result.cert_name} issued for {', '.join(result.names)}, "
-            f"valid until {expiry:%Y-%m-%d %H:%M} UTC."
+            f"Certificate {cert_name} {verb} for {', '.join(names)}, "
+            f"valid until {issued.chain.not_after:%Y-%m-%d %H:%M} UTC."
         )
-        click.echo(f"  fullchain: {result.live.fullchain}")
-        click.echo(f"  privkey:   {result.live.privkey}")
+        if not run.dry_run:
+            click.echo(f"  fullchain: {issued.live.fullchain}")
+            click.echo(f"  privkey:   {issued.live.privkey}")
+    _raise_hook_errors(cert_name, outcome.hook_errors)
+
+
+def _raise_hook_errors(cert_name: str, errors: list[Any]) -> None:
+    from acmecf.hooks import HookError
+
+    if errors:
+        raise HookError(
+            f"{cert_name} is live, but {errors[0]}"
+            + (f" (and {len(errors) - 1} more hook failures)" if len(errors) > 1 else "")
+        )
+
+
+def _store(options: dict[str, Any]) -> Any:
+    from acmecf.store import Store, default_config_dir
+
+    return Store(Path(options["config_dir"] or default_config_dir()).absolute())
 
 
 def _server(options: dict[str, Any]) -> str:
     from acmecf.errors import UsageError
+    from acmecf.renew import LETSENCRYPT, LETSENCRYPT_STAGING
 
-    staging = "https://acme-staging-v02.api.letsencrypt.org/directory"
-    production = "https://acme-v02.api.letsencrypt.org/directory"
     if options.get("staging"):
-        if options.get("server") and options["server"] != staging:
+        if options.get("server") and options["server"] != LETSENCRYPT_STAGING:
             raise UsageError("--staging and --server name different servers: give one of them")
-        return staging
-    server = str(options.get("server") or production)
+        return LETSENCRYPT_STAGING
+    if options.get("dry_run") and not options.get("server"):
+        return LETSENCRYPT_STAGING
+    server = str(options.get("server") or LETSENCRYPT)
     if not server.startswith("https://"):
         raise UsageError(f"invalid --server {server!r}: an ACME directory URL starts with https://")
     return server
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option(
+    "--cert-name",
+    "cert_names",
+    multiple=True,
+    metavar="NAME",
+    help="Renew only this certificate (repeatable). Default: every one.",
+)
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0),
+    metavar="N",
+    help="Renew when fewer than N days are left, instead of the CA's window.",
+)
+@click.option("--force", is_flag=True, help="Renew even what is not due.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Renew against the staging CA (or the stored server) but write nothing.",
+)
+@click.option("--run-deploy-hooks", is_flag=True, help="With --dry-run: run deploy hooks anyway.")
+@click.option("--pre-hook", metavar="CMD", help="Run once before the first renewal of this run.")
+@click.option("--post-hook", metavar="CMD", help="Run once after renewals, if any happened.")
+@click.option(
+    "--random-sleep",
+    default="0",
+    metavar="DURATION",
+    help="Sleep a random time up to this before renewing (for cron; timers use "
+    "RandomizedDelaySec). Only when something is due.",
+)
+@click.option(
+    "--hook-timeout",
+    default="5m",
+    show_default=True,
+    metavar="DURATION",
+    help="Stop a hook that runs longer.",
+)
+@_common
+def renew(**options: Any) -> None:
+    """Renew every certificate that is due, and leave the others alone.
+
+    Due means: inside the CA's renewal window when it publishes ACME Renewal Information
+    (ARI), otherwise less than a third of the lifetime left. When nothing is due, renew
+    prints nothing, touches no network and exits 0 at once: run it as often as you like.
+    One failing certificate does not stop the others; the exit status is then 1 and the
+    last line names each failure. A second renew waits briefly for a running one, then exits.
+
+    \b
+    Examples:
+      acmecf renew                                  # from a systemd timer or cron
+      acmecf renew --cert-name example.com --force  # renew one now
+      acmecf renew --dry-run                        # rehearse against the staging CA
+      acmecf renew --post-hook 'systemctl reload nginx'
+    """
+    _run(_renew, options)
+
+
+def _renew(options: dict[str, Any]) -> None:
+    from acmecf.config import parse_duration
+    from acmecf.errors import AcmecfError
+    from acmecf.renew import RenewSelection, RunOptions, Services, renew_due
+    from acmecf.store import check_cert_name
+
+    selection = RenewSelection(
+        cert_names=[check_cert_name(n) for n in options["cert_names"]],
+        days=options["days"],
+        force=options["force"],
+    )
+    random_sleep = 0.0
+    if options["random_sleep"].strip() not in ("0", "0s", ""):
+        random_sleep = parse_duration(options["random_sleep"], "--random-sleep")
+    hook_timeout = parse_duration(options["hook_timeout"], "--hook-timeout")
+    store = _store(options)
+    run = RunOptions(
+        dry_run=options["dry_run"],
+        run_deploy_hooks=options["run_deploy_hooks"],
+        hook_timeout=hook_timeout,
+    )
+    report = renew_due(
+        store,
+        lambda: Services(store, os.environ, run),
+        selection,
+        pre_hook=options["pre_hook"],
+        post_hook=options["post_hook"],
+        random_sleep=random_sleep,
+    )
+    quiet = options["quiet"]
+    for outcome in report.outcomes:
+        if outcome.issued is not None and not quiet:
+            verb = "would renew (dry run)" if run.dry_run else "renewed"
+            click.echo(
+                f"{verb} {outcome.cert_name}: valid until "
+                f"{outcome.issued.chain.not_after:%Y-%m-%d %H:%M} UTC"
+            )
+        if outcome.error is not None:
+            click.echo(f"failed {outcome.cert_name}: {redact_text(str(outcome.error))}", err=True)
+        for hook_error in outcome.hook_errors:
+            click.echo(f"failed {outcome.cert_name}: it is live, but {hook_error}", err=True)
+    for hook_error in report.hook_errors:
+        click.echo(f"failed: {hook_error}", err=True)
+    if not report.outcomes and options["verbose"]:
+        count = len(report.not_due)
+        click.echo(f"nothing due ({count} certificate{'s' * (count != 1)} checked)")
+    failed = [o.cert_name for o in report.outcomes if not o.ok]
+    if failed or report.hook_errors:
+        names = ", ".join(failed) if failed else "a pre- or post-hook"
+        raise AcmecfError(
+            f"{len(failed)} of {len(report.outcomes)} renewals failed: {names} (see above)"
+        )
+
+
+def redact_text(text: str) -> str:
+    from acmecf.config import redact
+
+    return redact(text)
+
+
+@cli.command("list", epilog=EXIT_CODES)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@_common
+def list_certificates(**options: Any) -> None:
+    """List the certificates acmecf manages, with expiry and next renewal.
+
+    \b
+    Examples:
+      acmecf list
+      acmecf list --json | jq '.[] | select(.days_left < 14)'
+    """
+    _run(_list, options)
+
+
+def _list(options: dict[str, Any]) -> None:
+    import datetime
+    import json
+
+    from acmecf.renewal import next_renewal
+
+    store = _store(options)
+    now = datetime.datetime.now(datetime.UTC)
+    rows: list[dict[str, Any]] = []
+    for certificate in store.load_certificates():
+        state = certificate.state
+        upcoming = next_renewal(state)
+        days_left = None
+        if state.not_after is not None:
+            days_left = round((state.not_after - now).total_seconds() / 86400, 1)
+        rows.append(
+            {
+                "name": certificate.name,
+                "domains": list(certificate.config.names),
+                "key_type": certificate.config.key_type,
+                "server": certificate.config.server,
+                "not_after": state.not_after.isoformat() if state.not_after else None,
+                "days_left": days_left,
+                "next_renewal": upcoming.isoformat() if upcoming else None,
+                "renewal_basis": "ari" if state.ari_renew_at else "lifetime",
+                "last_result": state.last_result,
+                "last_attempt": state.last_attempt.isoformat() if state.last_attempt else None,
+                "live_dir": str(store.live(certificate.name).directory),
+            }
+        )
+    if options["as_json"]:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no certificates in {store.config_dir}")
+        return
+    header = ("NAME", "DOMAINS", "KEY", "EXPIRES (UTC)", "DAYS", "NEXT RENEWAL", "LAST RESULT")
+    table: list[tuple[str, ...]] = [header]
+    for row in rows:
+        table.append(
+            (
+                row["name"],
+                " ".join(row["domains"]),
+                row["key_type"],
+                (row["not_after"] or "-")[:16].replace("T", " "),
+                "-" if row["days_left"] is None else f"{row['days_left']:.0f}",
+                (row["next_renewal"] or "-")[:16].replace("T", " ")
+                + (" (ARI)" if row["renewal_basis"] == "ari" else ""),
+                _shorten(row["last_result"] or "-"),
+            )
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+def _shorten(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+cli.add_command(list_certificates, "certificates")
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("--cert-name", required=True, help="The certificate to delete.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
+@_common
+def delete(**options: Any) -> None:
+    """Delete a certificate: its live files, every old version and its renewal settings.
+
+    Web servers that point at its files will fail to start afterwards; the certificate
+    itself stays valid at the CA until it expires.
+
+    \b
+    Example:
+      acmecf delete --cert-name old.example.com --yes
+    """
+    _run(_delete, options)
+
+
+def _delete(options: dict[str, Any]) -> None:
+    from acmecf.errors import UsageError
+
+    store = _store(options)
+    name = options["cert_name"]
+    certificate = store.load_certificate(name)
+    if not options["yes"]:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to delete {name} without confirmation: pass --yes")
+        click.confirm(
+            f"Delete {name} ({', '.join(certificate.config.names)}) and all its files?",
+            abort=True,
+        )
+    with store.lock():
+        store.delete_certificate(name)
+    if not options["quiet"]:
+        click.echo(f"deleted {name}")
 
 
 @cli.group()

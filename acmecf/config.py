@@ -7,6 +7,7 @@ network and never returns a secret in an error message.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from acmecf.cloudflare import Credentials
 from acmecf.errors import CredentialsError, UsageError
+from acmecf.renewal import CertificateConfig
 
 # Secrets seen in this process, so the error boundary and log handlers can mask them.
 _SECRETS: set[str] = set()
@@ -30,16 +32,24 @@ _FILE_KEYS = {
 
 
 def load_credentials(env: Mapping[str, str], credentials_file: Path | None) -> Credentials:
-    """Cloudflare credentials from `credentials_file`, else from the environment.
+    """Cloudflare credentials from `credentials_file`, else a systemd credential, else the
+    environment.
 
-    The file holds `key = value` lines as certbot-dns-cloudflare writes them
-    (dns_cloudflare_api_token, or dns_cloudflare_email + dns_cloudflare_api_key); the
-    CLOUDFLARE_* names work too. Like ssh with private keys, a file that group or others may
-    read is refused. Raises CredentialsError saying what is missing and how to fix it.
+    A systemd credential is the file `cloudflare-api-token` in $CREDENTIALS_DIRECTORY, as
+    `LoadCredential=cloudflare-api-token:/etc/acmecf/cloudflare-api-token` provides it; it
+    holds the bare token. The credentials file holds `key = value` lines as
+    certbot-dns-cloudflare writes them (dns_cloudflare_api_token, or dns_cloudflare_email +
+    dns_cloudflare_api_key); the CLOUDFLARE_* names work too. Like ssh with private keys, a
+    file that group or others may read is refused. Raises CredentialsError saying what is
+    missing and how to fix it.
     """
+    systemd_token = _systemd_credential(env)
     if credentials_file is not None:
         values = _read_credentials_file(credentials_file)
         source = f"credentials file {credentials_file}"
+    elif systemd_token:
+        values = {"token": systemd_token}
+        source = f"systemd credential {SYSTEMD_CREDENTIAL}"
     else:
         values = {
             "token": env.get("CLOUDFLARE_API_TOKEN", ""),
@@ -63,8 +73,26 @@ def load_credentials(env: Mapping[str, str], credentials_file: Path | None) -> C
         )
     raise CredentialsError(
         "no Cloudflare credentials: set CLOUDFLARE_API_TOKEN to a token with Zone > Zone > Read "
-        "and Zone > DNS > Edit, or pass --cloudflare-credentials FILE"
+        "and Zone > DNS > Edit, pass --cloudflare-credentials FILE, or (systemd) "
+        f"LoadCredential={SYSTEMD_CREDENTIAL}:FILE"
     )
+
+
+SYSTEMD_CREDENTIAL = "cloudflare-api-token"
+
+
+def _systemd_credential(env: Mapping[str, str]) -> str | None:
+    directory = env.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    try:
+        return (Path(directory) / SYSTEMD_CREDENTIAL).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise CredentialsError(
+            f"cannot read the systemd credential {SYSTEMD_CREDENTIAL}: {err.strerror}"
+        ) from err
 
 
 def _read_credentials_file(path: Path) -> dict[str, str]:
@@ -146,3 +174,24 @@ def parse_duration(text: str, option: str) -> float:
 
 def environment() -> Mapping[str, str]:
     return os.environ
+
+
+def apply_environment(certificate: CertificateConfig, env: Mapping[str, str]) -> CertificateConfig:
+    """`certificate` with the settings the environment overrides (environment > stored file).
+
+    ACMECF_SERVER, ACMECF_CA_BUNDLE, ACMECF_DNS_RESOLVER and ACMECF_NAMESERVER_PORT, as the
+    same flags of `acmecf issue` read them.
+    """
+    changes: dict[str, object] = {}
+    if env.get("ACMECF_SERVER"):
+        changes["server"] = env["ACMECF_SERVER"]
+    if env.get("ACMECF_CA_BUNDLE"):
+        changes["ca_bundle"] = env["ACMECF_CA_BUNDLE"]
+    if env.get("ACMECF_DNS_RESOLVER"):
+        changes["dns_resolvers"] = tuple(env["ACMECF_DNS_RESOLVER"].split())
+    if env.get("ACMECF_NAMESERVER_PORT"):
+        try:
+            changes["nameserver_port"] = int(env["ACMECF_NAMESERVER_PORT"])
+        except ValueError as err:
+            raise UsageError("ACMECF_NAMESERVER_PORT must be a port number") from err
+    return dataclasses.replace(certificate, **changes) if changes else certificate  # type: ignore[arg-type]

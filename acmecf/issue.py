@@ -52,6 +52,7 @@ class IssueRequest:
     key_type: str
     propagation_timeout: float = 180.0
     validation_timeout: float = 300.0
+    replaces: str | None = None  # ARI id of the certificate this one renews (RFC 9773 §5)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class IssuedCertificate:
     cert_name: str
     names: list[str]
     chain: Chain
-    version_dir: Path
+    version_dir: Path | None  # None in a dry run: nothing was written
     live: LivePaths
 
 
@@ -70,12 +71,14 @@ def issue_certificate(
     dns: DnsProvider,
     propagation: PropagationChecker,
     store: Store,
+    save: bool = True,
     clock: Callable[[], float] = time.monotonic,
 ) -> IssuedCertificate:
     """Obtain a certificate for `request.names` and make it live under `request.cert_name`.
 
-    Raises an AcmecfError subclass on any failure; the live files are then unchanged and no TXT
-    record created by this call remains.
+    With `save` false (a dry run) every step runs and the chain is checked, but nothing is
+    written. Raises an AcmecfError subclass on any failure; the live files are then unchanged
+    and no TXT record created by this call remains.
     """
     names = request.names
 
@@ -96,7 +99,7 @@ def issue_certificate(
     key = generate_key(request.key_type)
     csr = make_csr(key, names)
     log.info("ordering a certificate for %s from %s", ", ".join(names), acme.server)
-    order = acme.new_order(csr)
+    order = acme.new_order(csr, replaces=request.replaces)
     challenges = acme.pending_challenges(order)
 
     receipts: list[RecordReceipt] = []
@@ -130,6 +133,10 @@ def issue_certificate(
 
     # 7. Check what the CA sent, then switch key and certificate together.
     chain = verify_chain(fullchain, key, names)
+    live = store.live(request.cert_name)
+    if not save:
+        log.info("dry run: the certificate checks out; nothing was written")
+        return IssuedCertificate(request.cert_name, names, chain, None, live)
     version = store.save_certificate(
         request.cert_name,
         cert=chain.cert_pem,
@@ -137,7 +144,6 @@ def issue_certificate(
         fullchain=chain.fullchain_pem,
         privkey=key_pem(key),
     )
-    live = store.live(request.cert_name)
     return IssuedCertificate(request.cert_name, names, chain, version, live)
 
 

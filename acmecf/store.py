@@ -2,6 +2,9 @@
 
 Layout (all directories 0700, private keys 0600)::
 
+    <config>/renewal/<cert-name>.toml      how it is issued, and its renewal state
+    <config>/hooks/deploy/                 executables run after every issue or renewal
+    <config>/.lock                         held by the one acmecf run that may write
     <config>/accounts/<server>/key.pem, account.json
     <config>/archive/<cert-name>/<version>/cert.pem, chain.pem, fullchain.pem, privkey.pem
     <config>/live/<cert-name> -> ../archive/<cert-name>/<version>
@@ -16,17 +19,23 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from acmecf.errors import StoreError, UsageError
+
+if TYPE_CHECKING:
+    from acmecf.renewal import StoredCertificate
 
 CERT_FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
 _CERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -162,6 +171,89 @@ class Store:
                 f"{_store_error(version, err)}; the live certificate is unchanged"
             ) from err
         return version
+
+    @contextlib.contextmanager
+    def lock(self, *, wait: float = 10.0) -> Iterator[None]:
+        """Hold the configuration directory's lock: one writing acmecf run at a time.
+
+        Waits up to `wait` seconds for another run to finish, then raises StoreError naming
+        the process that holds it. The lock is released when the process ends, however it ends.
+        """
+        self.prepare()
+        path = self.config_dir / ".lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as err:
+            raise _store_error(path, err) from err
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                        raise StoreError(
+                            f"another acmecf run (pid {holder}) is working in "
+                            f"{self.config_dir}; it will finish on its own: try again later"
+                        ) from None
+                    time.sleep(0.1)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def renewal_path(self, cert_name: str) -> Path:
+        return self.config_dir / "renewal" / f"{cert_name}.toml"
+
+    def deploy_hooks_dir(self) -> Path:
+        return self.config_dir / "hooks" / "deploy"
+
+    def certificate_names(self) -> list[str]:
+        """The names of every stored certificate, sorted."""
+        directory = self.config_dir / "renewal"
+        try:
+            return sorted(p.stem for p in directory.iterdir() if p.suffix == ".toml")
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            raise StoreError(f"cannot list {directory}: {err.strerror}") from err
+
+    def load_certificate(self, cert_name: str) -> StoredCertificate:
+        from acmecf.renewal import load
+
+        path = self.renewal_path(cert_name)
+        if not path.exists():
+            raise UsageError(
+                f"no certificate named {cert_name!r} in {self.config_dir}: see `acmecf list`"
+            )
+        return load(path)
+
+    def load_certificates(self) -> list[StoredCertificate]:
+        from acmecf.renewal import load
+
+        return [load(self.renewal_path(name)) for name in self.certificate_names()]
+
+    def save_renewal(self, certificate: StoredCertificate) -> None:
+        """Write a certificate's settings and state atomically."""
+        from acmecf.renewal import dumps
+
+        make_private_dir(self.config_dir / "renewal")
+        write_atomic(self.renewal_path(certificate.name), dumps(certificate).encode(), 0o600)
+
+    def delete_certificate(self, cert_name: str) -> None:
+        """Remove a certificate's live link, every version and its settings."""
+        check_cert_name(cert_name)
+        try:
+            link = self.config_dir / "live" / cert_name
+            if link.is_symlink():
+                link.unlink()
+            shutil.rmtree(self.config_dir / "archive" / cert_name, ignore_errors=True)
+            self.renewal_path(cert_name).unlink(missing_ok=True)
+        except OSError as err:
+            raise _store_error(self.config_dir / cert_name, err) from err
 
     def account_dir(self, server_url: str) -> Path:
         """The directory for the account at `server_url` (one per ACME directory URL)."""

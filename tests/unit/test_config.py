@@ -89,3 +89,19 @@ def test_durations_parse(text: str, seconds: float) -> None:
 def test_bad_durations_are_refused(text: str) -> None:
     with pytest.raises(UsageError):
         parse_duration(text, "--x")
+
+
+def test_a_systemd_credential_is_used_before_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "cloudflare-api-token").write_text("token-from-systemd\n")
+    credentials = load_credentials(
+        {"CREDENTIALS_DIRECTORY": str(tmp_path), "CLOUDFLARE_API_TOKEN": "from-env"}, None
+    )
+    assert credentials.token == "token-from-systemd"
+    assert credentials.describe() == "systemd credential cloudflare-api-token"
+
+
+def test_without_the_systemd_credential_file_the_environment_is_used(tmp_path: Path) -> None:
+    credentials = load_credentials(
+        {"CREDENTIALS_DIRECTORY": str(tmp_path), "CLOUDFLARE_API_TOKEN": "from-env"}, None
+    )
+    assert credentials.token == "from-env"

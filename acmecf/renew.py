@@ -1,0 +1,333 @@
+"""Runs over stored certificates: obtain one (`acmecf issue`) or renew the due ones (`renew`).
+
+For each certificate this builds its collaborators from the stored settings (one ACME session
+per server, one Cloudflare client per set of credentials, one DNS checker per resolver setup,
+each created on first use and shared for the run), runs the issuance narrative, records the
+outcome in the certificate's state and runs its deploy hooks. A failure of one certificate is
+recorded and reported; it never stops the others. This module does not parse options or print.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from acmecf.errors import AcmecfError
+from acmecf.hooks import HookError, certificate_environment, deploy_hooks, run_hook
+from acmecf.renewal import (
+    CertificateConfig,
+    CertificateState,
+    Decision,
+    StoredCertificate,
+    apply_renewal_info,
+    decide,
+)
+from acmecf.store import Store
+
+if TYPE_CHECKING:
+    from acmecf.acme_client import AcmeSession
+    from acmecf.cloudflare import CloudflareDns
+    from acmecf.issue import IssuedCertificate
+    from acmecf.propagation import PropagationChecker
+
+log = logging.getLogger(__name__)
+
+UTC = datetime.UTC
+LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    agree_tos: bool = False
+    dry_run: bool = False
+    run_deploy_hooks: bool = False  # in a dry run, deploy hooks run only when asked
+    hook_timeout: float = 300.0
+
+
+@dataclass
+class Outcome:
+    """How one certificate fared in a run."""
+
+    cert_name: str
+    issued: IssuedCertificate | None = None
+    error: AcmecfError | None = None
+    hook_errors: list[HookError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.hook_errors
+
+
+class Services:
+    """The collaborators of a run, created on first use and shared between certificates."""
+
+    def __init__(
+        self,
+        store: Store,
+        environment: Mapping[str, str],
+        options: RunOptions,
+    ) -> None:
+        self.store = store
+        self.environment = environment
+        self.options = options
+        self._acme: dict[str, AcmeSession] = {}
+        self._dns: dict[tuple[str | None, str | None], CloudflareDns] = {}
+        self._propagation: dict[tuple[tuple[str, ...], int | None], PropagationChecker] = {}
+
+    def acme(self, config: CertificateConfig) -> AcmeSession:
+        server = self.server(config)
+        if server not in self._acme:
+            from acmecf.acme_client import AcmeSession
+
+            self._acme[server] = AcmeSession.open(
+                server,
+                self.store,
+                email=config.email,
+                agree_tos=self.options.agree_tos,
+                ca_bundle=config.ca_bundle,
+            )
+        return self._acme[server]
+
+    def server(self, config: CertificateConfig) -> str:
+        """The CA to use: in a dry run, Let's Encrypt staging instead of production."""
+        if self.options.dry_run and config.server == LETSENCRYPT:
+            return LETSENCRYPT_STAGING
+        return config.server
+
+    def dns(self, config: CertificateConfig) -> CloudflareDns:
+        key = (config.credentials_file, config.zone_id)
+        if key not in self._dns:
+            from pathlib import Path
+
+            from acmecf.cloudflare import CloudflareDns
+            from acmecf.config import load_credentials
+
+            credentials_file = Path(config.credentials_file) if config.credentials_file else None
+            credentials = load_credentials(self.environment, credentials_file)
+            self._dns[key] = CloudflareDns(
+                credentials,
+                base_url=self.environment.get("CLOUDFLARE_BASE_URL") or None,
+                zone_id=config.zone_id,
+            )
+        return self._dns[key]
+
+    def propagation(self, config: CertificateConfig) -> PropagationChecker:
+        key = (config.dns_resolvers, config.nameserver_port)
+        if key not in self._propagation:
+            from acmecf.config import parse_resolvers
+            from acmecf.propagation import PropagationChecker
+
+            self._propagation[key] = PropagationChecker(
+                resolvers=parse_resolvers(config.dns_resolvers),
+                nameserver_port=config.nameserver_port or 53,
+            )
+        return self._propagation[key]
+
+    def cloudflare_api_calls(self) -> int:
+        return sum(dns.api_calls for dns in self._dns.values())
+
+
+def obtain(certificate: StoredCertificate, services: Services) -> Outcome:
+    """Issue `certificate` now from its settings: save it, record the state, run deploy hooks.
+
+    Never raises an AcmecfError: the outcome carries it, and the failure is recorded in the
+    certificate's state (unless this is a dry run, which changes nothing on disk).
+    """
+    from acmecf.issue import IssueRequest, issue_certificate
+
+    config, options = certificate.config, services.options
+    outcome = Outcome(config.cert_name)
+    now = datetime.datetime.now(UTC)
+    try:
+        acme = services.acme(config)
+        issued = issue_certificate(
+            IssueRequest(
+                names=list(config.names),
+                cert_name=config.cert_name,
+                key_type=config.key_type,
+                propagation_timeout=config.propagation_timeout,
+                replaces=certificate.state.ari_id,
+            ),
+            acme=acme,
+            dns=services.dns(config),
+            propagation=services.propagation(config),
+            store=services.store,
+            save=not options.dry_run,
+        )
+    except AcmecfError as err:
+        outcome.error = err
+        if not options.dry_run and services.store.renewal_path(config.cert_name).exists():
+            state = dataclasses.replace(certificate.state, last_attempt=now, last_result=str(err))
+            _save_quietly(services.store, StoredCertificate(config, state))
+        return outcome
+    outcome.issued = issued
+    if not options.dry_run:
+        state = _state_after_issue(issued, acme.renewal_info_url, now)
+        services.store.save_renewal(StoredCertificate(config, state))
+    if not options.dry_run or options.run_deploy_hooks:
+        variables = certificate_environment(config.cert_name, config.names, issued.live.directory)
+        for hook in deploy_hooks(config.deploy_hooks, services.store.deploy_hooks_dir()):
+            try:
+                run_hook(hook, variables, what="deploy hook", timeout=options.hook_timeout)
+            except HookError as err:
+                outcome.hook_errors.append(err)
+    return outcome
+
+
+@dataclass
+class RenewReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+    not_due: list[tuple[str, Decision]] = field(default_factory=list)
+    errors: list[tuple[str, AcmecfError]] = field(default_factory=list)  # before any order
+    hook_errors: list[HookError] = field(default_factory=list)  # pre- and post-hooks
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes) and not self.errors and not self.hook_errors
+
+
+@dataclass(frozen=True)
+class RenewSelection:
+    cert_names: Sequence[str] = ()
+    days: float | None = None
+    force: bool = False
+
+
+def renew_due(
+    store: Store,
+    services_factory: Callable[[], Services],
+    selection: RenewSelection,
+    *,
+    pre_hook: str | None = None,
+    post_hook: str | None = None,
+    random_sleep: float = 0.0,
+    lock_wait: float = 10.0,
+    now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
+) -> RenewReport:
+    """Renew every selected certificate that is due; leave the others alone.
+
+    Deciding what is due reads only the certificates' own files: when nothing is due and no
+    renewal information (ARI) is to be fetched, nothing else is touched, not even the lock.
+    """
+    report = RenewReport()
+    certificates = _select(store, selection)
+    decisions = {
+        c.name: decide(c, now(), days=selection.days, force=selection.force) for c in certificates
+    }
+    if not any(d.due or d.ari_check_needed for d in decisions.values()):
+        report.not_due = [(c.name, decisions[c.name]) for c in certificates]
+        return report
+    if random_sleep > 0:
+        delay = random.uniform(0, random_sleep)
+        log.info("sleeping %.0fs before renewing (--random-sleep)", delay)
+        sleep(delay)
+    services = services_factory()
+    with store.lock(wait=lock_wait):
+        # Another run may have renewed some while we waited for the lock: decide again.
+        certificates = _select(store, selection)
+        due: list[StoredCertificate] = []
+        for certificate in certificates:
+            certificate, decision = _check_renewal_info(
+                certificate, services, selection, now, report
+            )
+            if decision.due:
+                log.info("%s is due: %s", certificate.name, decision.reason)
+                due.append(certificate)
+            else:
+                report.not_due.append((certificate.name, decision))
+        if not due:
+            return report
+        if pre_hook:
+            try:
+                run_hook_command(pre_hook, "pre-hook", services.options.hook_timeout)
+            except HookError as err:
+                report.hook_errors.append(err)
+                return report  # the pre-hook prepares the renewal: without it, renew nothing
+        try:
+            for certificate in due:
+                report.outcomes.append(obtain(certificate, services))
+        finally:
+            if post_hook and report.outcomes:
+                try:
+                    run_hook_command(post_hook, "post-hook", services.options.hook_timeout)
+                except HookError as err:
+                    report.hook_errors.append(err)
+    return report
+
+
+def run_hook_command(command: str, what: str, timeout: float) -> None:
+    from acmecf.hooks import Hook
+
+    run_hook(Hook(command, shell=True), {}, what=what, timeout=timeout)
+
+
+def _select(store: Store, selection: RenewSelection) -> list[StoredCertificate]:
+    from acmecf.config import apply_environment
+
+    if selection.cert_names:
+        certificates = [store.load_certificate(name) for name in selection.cert_names]
+    else:
+        certificates = store.load_certificates()
+    return [
+        StoredCertificate(apply_environment(c.config, os.environ), c.state) for c in certificates
+    ]
+
+
+def _check_renewal_info(
+    certificate: StoredCertificate,
+    services: Services,
+    selection: RenewSelection,
+    now: Callable[[], datetime.datetime],
+    report: RenewReport,
+) -> tuple[StoredCertificate, Decision]:
+    decision = decide(certificate, now(), days=selection.days, force=selection.force)
+    state = certificate.state
+    if decision.due or not decision.ari_check_needed or state.ari_id is None:
+        return certificate, decision
+    try:
+        reply, retry_after = services.acme(certificate.config).renewal_info(state.ari_id)
+        state = apply_renewal_info(state, reply, retry_after, now())
+    except (AcmecfError, KeyError, ValueError) as err:
+        # Without a window, fall back to the lifetime threshold and ask again in an hour.
+        log.warning("%s: no renewal information from the CA (%s)", certificate.name, err)
+        state = dataclasses.replace(state, ari_next_check=now() + datetime.timedelta(hours=1))
+    certificate = StoredCertificate(certificate.config, state)
+    if not services.options.dry_run:
+        _save_quietly(services.store, certificate)
+    return certificate, decide(certificate, now(), days=selection.days, force=selection.force)
+
+
+def _state_after_issue(
+    issued: IssuedCertificate, renewal_info_url: str | None, now: datetime.datetime
+) -> CertificateState:
+    from acmecf.certificate import ari_certificate_id
+
+    return CertificateState(
+        not_before=issued.chain.not_before,
+        not_after=issued.chain.not_after,
+        ari_id=ari_certificate_id(issued.chain.leaf) if renewal_info_url else None,
+        renewal_info_url=renewal_info_url,
+        last_attempt=now,
+        last_result="ok",
+        last_success=now,
+    )
+
+
+def _save_quietly(store: Store, certificate: StoredCertificate) -> None:
+    try:
+        store.save_renewal(certificate)
+    except AcmecfError as err:
+        log.warning("could not record the state of %s: %s", certificate.name, err)
+
+
+def environment() -> Mapping[str, str]:
+    return os.environ

@@ -1,0 +1,148 @@
+"""The files in systemd/ and examples/ work as written, against the test bed."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from acmecf.sandbox.testbed import Sandbox
+
+from .conftest import Acmecf
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fake_commands(directory: Path, log: Path, nginx_test_ok: bool) -> dict[str, str]:
+    """nginx, systemctl, sudo and ssh stand-ins that log what they were asked to do."""
+    directory.mkdir(parents=True, exist_ok=True)
+    scripts = {
+        "nginx": f'echo "nginx $*" >> {log}\n'
+        + ("exit 0\n" if nginx_test_ok else 'echo "nginx: [emerg] bad directive" >&2; exit 1\n'),
+        "systemctl": f'echo "systemctl $*" >> {log}\n',
+        "sudo": '"$@"\n',
+        # ssh HOST... COMMAND: run the remote command here, as the far side would.
+        "ssh": f'for last; do :; done\necho "ssh to a host" >> {log}\nsh -c "$last"\n',
+    }
+    for name, body in scripts.items():
+        path = directory / name
+        path.write_text("#!/bin/sh\n" + body)
+        path.chmod(0o755)
+    return {"PATH": f"{directory}:{os.environ['PATH']}"}
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not here")
+def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    acmecf_path = shutil.which("acmecf")
+    assert acmecf_path, "acmecf must be installed (make test installs it)"
+    for name in ("acmecf-renew.service", "acmecf-renew.timer"):
+        text = (ROOT / "systemd" / name).read_text()
+        (tmp_path / name).write_text(text.replace("/usr/local/bin/acmecf", acmecf_path))
+    result = subprocess.run(
+        [
+            "systemd-analyze",
+            "verify",
+            str(tmp_path / "acmecf-renew.service"),
+            str(tmp_path / "acmecf-renew.timer"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "acmecf-renew" not in result.stderr, result.stderr
+
+
+def test_the_service_runs_renew_with_the_token_as_a_systemd_credential(
+    acmecf: Acmecf, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    service = (ROOT / "systemd" / "acmecf-renew.service").read_text()
+    assert re.search(r"^ExecStart=\S+ renew$", service, re.M)
+    assert "LoadCredential=cloudflare-api-token:" in service
+    assert acmecf.issue("unit.example.com").code == 0
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "cloudflare-api-token").write_text(
+        sandbox.client_environment()["CLOUDFLARE_API_TOKEN"]
+    )
+    result = acmecf(
+        "renew", "--force", CLOUDFLARE_API_TOKEN=None, CREDENTIALS_DIRECTORY=str(credentials)
+    )
+    assert result.code == 0, result.output
+    assert "renewed unit.example.com" in result.stdout
+
+
+def test_the_cron_line_runs_and_is_silent_when_nothing_is_due(
+    acmecf: Acmecf, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    assert acmecf.issue("cron.example.com").code == 0
+    line = next(
+        entry
+        for entry in (ROOT / "examples" / "cron").read_text().splitlines()
+        if entry and not entry.startswith("#") and "=" not in entry.split()[0]
+    )
+    command = line.split(" root ", 1)[1]
+    env_file = tmp_path / "cloudflare.env"
+    env_file.write_text(
+        f"CLOUDFLARE_API_TOKEN={sandbox.client_environment()['CLOUDFLARE_API_TOKEN']}\n"
+    )
+    command = command.replace("/etc/acmecf/cloudflare.env", str(env_file))
+    result = subprocess.run(
+        ["sh", "-c", command],
+        env=acmecf.environment(CLOUDFLARE_API_TOKEN=None),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize("nginx_test_ok", [True, False])
+def test_the_reload_nginx_hook_reloads_only_a_clean_configuration(
+    acmecf: Acmecf, tmp_path: Path, nginx_test_ok: bool
+) -> None:
+    log = tmp_path / "commands.log"
+    path = fake_commands(tmp_path / "bin", log, nginx_test_ok)
+    result = acmecf.issue(
+        "nginx.example.com",
+        extra=("--deploy-hook", str(ROOT / "examples" / "hooks" / "reload-nginx")),
+        **path,
+    )
+    if nginx_test_ok:
+        assert result.code == 0, result.output
+        assert log.read_text() == "nginx -t\nsystemctl reload nginx\n"
+        assert "reloaded nginx for nginx.example.com" in result.stdout
+    else:
+        assert result.code == 1
+        assert log.read_text() == "nginx -t\n"
+        assert "nginx: [emerg] bad directive" in result.stderr
+        assert "nginx.example.com is live, but deploy hook" in result.stderr
+
+
+def test_the_copy_hook_delivers_key_and_chain_and_reloads_the_far_side(
+    acmecf: Acmecf, tmp_path: Path
+) -> None:
+    log = tmp_path / "commands.log"
+    destination = tmp_path / "far-side" / "tls"
+    env = fake_commands(tmp_path / "bin", log, nginx_test_ok=True)
+    env.update(
+        COPY_REMOTE="deploy@backend.test",
+        COPY_DEST_DIR=str(destination),
+        COPY_SSH_OPTIONS="-o BatchMode=yes",
+    )
+    result = acmecf.issue(
+        "copy.example.com",
+        extra=("--deploy-hook", str(ROOT / "examples" / "hooks" / "copy-to-host")),
+        **env,
+    )
+    assert result.code == 0, result.output
+    live = acmecf.live("copy.example.com")
+    assert (destination / "fullchain.pem").read_bytes() == (live / "fullchain.pem").read_bytes()
+    assert (destination / "privkey.pem").read_bytes() == (live / "privkey.pem").read_bytes()
+    assert (destination / "privkey.pem").stat().st_mode & 0o077 == 0
+    assert log.read_text() == "ssh to a host\nnginx -t\nsystemctl reload nginx\n"
