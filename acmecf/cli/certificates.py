@@ -1,80 +1,15 @@
-"""The acmecf command line: parses flags, sets up logging, and turns errors into exit codes.
-
-Thin by design: every command builds settings, calls the library, and prints the outcome. This
-is the only module that knows click and the only place that chooses an exit code. Heavy
-libraries (the ACME library, the Cloudflare SDK) are imported inside the commands that use
-them, so `acmecf --help` starts fast.
-"""
+"""Commands for certificates: issue, renew, list (certificates) and delete."""
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
 import sys
-import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 
-from acmecf import __version__
-from acmecf.errors import AcmecfError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_CODES = """\b
-Exit codes:
-  0  success
-  1  something failed (the message says what and what to do)
-  2  usage error: bad option, name or credentials file
-  130  interrupted (Ctrl-C or SIGTERM); challenge records were removed
-"""
-
-log = logging.getLogger("acmecf")
-
-
-class _Interrupted(BaseException):
-    """Raised from the SIGTERM handler so that cleanup runs as it does for Ctrl-C."""
-
-
-def _common(function: F) -> F:
-    """Options every command takes."""
-    options = [
-        click.option(
-            "--config-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            envvar="ACMECF_CONFIG_DIR",
-            help="Where accounts and certificates live. Default: /etc/acmecf for root, "
-            "~/.config/acmecf otherwise. Env: ACMECF_CONFIG_DIR.",
-        ),
-        click.option("-v", "--verbose", is_flag=True, help="Say more about each step."),
-        click.option("-q", "--quiet", is_flag=True, help="Print only errors and warnings."),
-        click.option("--debug", is_flag=True, help="Show API details and a traceback on errors."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-@click.group(
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog=EXIT_CODES,
-)
-@click.version_option(__version__, prog_name="acmecf")
-def cli() -> None:
-    """Real TLS certificates for origin servers behind Cloudflare.
-
-    acmecf orders certificates from Let's Encrypt (or any ACME CA), proves control of the
-    names with DNS-01 TXT records published through the Cloudflare API, waits until every
-    authoritative nameserver serves them, and writes the key and the full chain.
-
-    \b
-    Example:
-      export CLOUDFLARE_API_TOKEN=...   # Zone > Zone > Read + Zone > DNS > Edit
-      acmecf issue --agree-tos --email you@example.com -d example.com -d '*.example.com'
-    """
+from acmecf.cli.base import EXIT_CODES, cli, common_options, log, run_command, store_from
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -166,7 +101,7 @@ def cli() -> None:
     metavar="DURATION",
     help="Stop a hook that runs longer.",
 )
-@_common
+@common_options
 @click.pass_context
 def issue(ctx: click.Context, /, **options: Any) -> None:
     """Obtain a certificate and write it under <config-dir>/live/<cert-name>/.
@@ -187,7 +122,7 @@ def issue(ctx: click.Context, /, **options: Any) -> None:
       acmecf issue -d example.com --deploy-hook 'systemctl reload nginx'
       acmecf issue -d example.com --zone-id 023e105f4ecef8ad9ca31a8372d0c353
     """
-    _run(lambda o: _issue(ctx, o), options)
+    run_command(lambda o: _issue(ctx, o), options)
 
 
 # The issue options that are remembered per certificate, by the name they have there.
@@ -219,7 +154,7 @@ def _issue(ctx: click.Context, options: dict[str, Any]) -> None:
     cert_name = check_cert_name(options["cert_name"] or names[0].removeprefix("*."))
     parse_resolvers(options["dns_resolvers"])  # validate before any network call
     hook_timeout = parse_duration(options["hook_timeout"], "--hook-timeout")
-    store = _store(options)
+    store = store_from(options)
     existing = store.load_certificate(cert_name) if store.renewal_path(cert_name).exists() else None
 
     def given(name: str) -> bool:
@@ -279,12 +214,6 @@ def _raise_hook_errors(cert_name: str, errors: list[Any]) -> None:
         )
 
 
-def _store(options: dict[str, Any]) -> Any:
-    from acmecf.store import Store, default_config_dir
-
-    return Store(Path(options["config_dir"] or default_config_dir()).absolute())
-
-
 def _server(options: dict[str, Any]) -> str:
     from acmecf.errors import UsageError
     from acmecf.renew import LETSENCRYPT, LETSENCRYPT_STAGING
@@ -338,7 +267,7 @@ def _server(options: dict[str, Any]) -> str:
     metavar="DURATION",
     help="Stop a hook that runs longer.",
 )
-@_common
+@common_options
 def renew(**options: Any) -> None:
     """Renew every certificate that is due, and leave the others alone.
 
@@ -355,7 +284,7 @@ def renew(**options: Any) -> None:
       acmecf renew --dry-run                        # rehearse against the staging CA
       acmecf renew --post-hook 'systemctl reload nginx'
     """
-    _run(_renew, options)
+    run_command(_renew, options)
 
 
 def _renew(options: dict[str, Any]) -> None:
@@ -373,7 +302,7 @@ def _renew(options: dict[str, Any]) -> None:
     if options["random_sleep"].strip() not in ("0", "0s", ""):
         random_sleep = parse_duration(options["random_sleep"], "--random-sleep")
     hook_timeout = parse_duration(options["hook_timeout"], "--hook-timeout")
-    store = _store(options)
+    store = store_from(options)
     run = RunOptions(
         dry_run=options["dry_run"],
         run_deploy_hooks=options["run_deploy_hooks"],
@@ -420,7 +349,7 @@ def redact_text(text: str) -> str:
 
 @cli.command("list", epilog=EXIT_CODES)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-@_common
+@common_options
 def list_certificates(**options: Any) -> None:
     """List the certificates acmecf manages, with expiry and next renewal.
 
@@ -429,7 +358,7 @@ def list_certificates(**options: Any) -> None:
       acmecf list
       acmecf list --json | jq '.[] | select(.days_left < 14)'
     """
-    _run(_list, options)
+    run_command(_list, options)
 
 
 def _list(options: dict[str, Any]) -> None:
@@ -438,7 +367,7 @@ def _list(options: dict[str, Any]) -> None:
 
     from acmecf.renewal import next_renewal
 
-    store = _store(options)
+    store = store_from(options)
     now = datetime.datetime.now(datetime.UTC)
     rows: list[dict[str, Any]] = []
     for certificate in store.load_certificates():
@@ -498,7 +427,7 @@ cli.add_command(list_certificates, "certificates")
 @cli.command(epilog=EXIT_CODES)
 @click.option("--cert-name", required=True, help="The certificate to delete.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
-@_common
+@common_options
 def delete(**options: Any) -> None:
     """Delete a certificate: its live files, every old version and its renewal settings.
 
@@ -509,13 +438,13 @@ def delete(**options: Any) -> None:
     Example:
       acmecf delete --cert-name old.example.com --yes
     """
-    _run(_delete, options)
+    run_command(_delete, options)
 
 
 def _delete(options: dict[str, Any]) -> None:
     from acmecf.errors import UsageError
 
-    store = _store(options)
+    store = store_from(options)
     name = options["cert_name"]
     certificate = store.load_certificate(name)
     if not options["yes"]:
@@ -529,164 +458,3 @@ def _delete(options: dict[str, Any]) -> None:
         store.delete_certificate(name)
     if not options["quiet"]:
         click.echo(f"deleted {name}")
-
-
-@cli.group()
-def sandbox() -> None:
-    """A local test bed: Pebble (a test ACME CA) and a Cloudflare API emulator.
-
-    Everything runs on this machine on free loopback ports; nothing reaches Let's Encrypt or
-    Cloudflare. Needs Debian's `pebble` package (apt-get install pebble).
-    """
-
-
-@sandbox.command("demo")
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the test bed and the issued files go. Default: a new temporary directory.",
-)
-@click.option(
-    "--delay",
-    "delays",
-    default="0.5,0.5,2",
-    show_default=True,
-    metavar="S,S,S",
-    help="Propagation delay of each emulated nameserver, in seconds.",
-)
-@_common
-def sandbox_demo(**options: Any) -> None:
-    """Issue example.com + *.example.com end to end on the test bed and verify the chain.
-
-    \b
-    Example:
-      acmecf sandbox demo --workdir ./demo
-    """
-    _run(_sandbox_demo, options)
-
-
-def _sandbox_demo(options: dict[str, Any]) -> None:
-    from acmecf.sandbox.demo import run_demo
-
-    run_demo(options["workdir"], _delays(options["delays"]), echo=click.echo)
-
-
-@sandbox.command(
-    "run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
-)
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the test bed keeps its files. Default: a new temporary directory.",
-)
-@click.option(
-    "--delay",
-    "delays",
-    default="0,0,0",
-    show_default=True,
-    metavar="S,S,S",
-    help="Propagation delay of each emulated nameserver, in seconds.",
-)
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@_common
-def sandbox_run(**options: Any) -> None:
-    """Start the test bed, run COMMAND with its settings in the environment, then stop it.
-
-    COMMAND sees ACMECF_SERVER, ACMECF_CA_BUNDLE, CLOUDFLARE_BASE_URL, CLOUDFLARE_API_TOKEN,
-    ACMECF_DNS_RESOLVER and ACMECF_NAMESERVER_PORT, so a plain `acmecf issue` talks to it.
-
-    \b
-    Example:
-      acmecf sandbox run -- acmecf issue --agree-tos -d example.com --config-dir ./try
-    """
-    _run(_sandbox_run, options)
-
-
-def _sandbox_run(options: dict[str, Any]) -> None:
-    import subprocess
-    import tempfile
-
-    from acmecf.sandbox.testbed import start_sandbox
-
-    workdir = options["workdir"] or Path(tempfile.mkdtemp(prefix="acmecf-sandbox-"))
-    with start_sandbox(workdir, nameserver_delays=_delays(options["delays"])) as bed:
-        env = {**os.environ, **bed.client_environment()}
-        completed = subprocess.run(list(options["command"]), env=env, check=False)
-    sys.exit(completed.returncode)
-
-
-def _delays(text: str) -> list[float]:
-    from acmecf.errors import UsageError
-
-    try:
-        delays = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError as err:
-        raise UsageError(f"invalid --delay {text!r}: expected seconds such as 0,0,2") from err
-    if not delays or any(d < 0 for d in delays):
-        raise UsageError(f"invalid --delay {text!r}: expected seconds such as 0,0,2")
-    return delays
-
-
-def _run(command: Callable[[dict[str, Any]], None], options: dict[str, Any]) -> None:
-    """The error boundary: run a command, turn every failure into one line and an exit code."""
-    from acmecf.config import redact
-
-    debug = bool(options.get("debug"))
-    _setup_logging(
-        debug=debug, verbose=bool(options.get("verbose")), quiet=bool(options.get("quiet"))
-    )
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        command(options)
-    except AcmecfError as err:
-        _fail(redact(str(err)), err.exit_code, debug)
-    except (KeyboardInterrupt, _Interrupted):
-        _fail("interrupted; the live certificate is unchanged", 130, debug)
-    except click.exceptions.Exit:
-        raise
-    except Exception as err:  # a bug, or a failure we did not foresee
-        _fail(
-            redact(f"unexpected error: {type(err).__name__}: {err}")
-            + " (run again with --debug and report it)",
-            1,
-            debug,
-        )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _fail(message: str, code: int, debug: bool) -> NoReturn:
-    from acmecf.config import redact
-
-    if debug:
-        click.echo(redact(traceback.format_exc()), err=True)
-    click.echo(f"acmecf: error: {message}", err=True)
-    sys.exit(code)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise _Interrupted()
-
-
-class _RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        from acmecf.config import redact
-
-        return redact(super().format(record))
-
-
-def _setup_logging(*, debug: bool, verbose: bool, quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if debug:
-        handler.setFormatter(_RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    else:
-        handler.setFormatter(_RedactingFormatter("%(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    level = logging.DEBUG if (debug or verbose) else logging.WARNING if quiet else logging.INFO
-    logging.getLogger("acmecf").setLevel(level)
-
-
-def main() -> None:
-    cli(prog_name="acmecf")

@@ -1,0 +1,10 @@
+"""The acmecf command line. `cli` is the click group, `main` the console entry point.
+
+Importing this package registers every command; each command module imports what it needs
+lazily, inside its commands.
+"""
+
+from acmecf.cli import certificates, sandbox  # noqa: F401  (registers the commands)
+from acmecf.cli.base import cli, main
+
+__all__ = ["cli", "main"]
