@@ -7,6 +7,7 @@ start fast. It does not know ACME, does not wait for DNS and never logs a creden
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -70,6 +71,141 @@ class RecordReceipt:
     value: str
 
 
+class RequestBudget:
+    """At most `limit` API requests in any `window` seconds, shared by every thread.
+
+    Cloudflare allows 1200 requests per 5 minutes per token and then refuses every request
+    (429) for 5 minutes; staying under the limit on our side is far cheaper than meeting it.
+    A 429 that comes anyway pauses every thread until its Retry-After has passed.
+    """
+
+    def __init__(
+        self,
+        limit: int = 1200,
+        window: float = 300.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._sent: collections.deque[float] = collections.deque()
+        self._blocked_until = 0.0
+        self.waited = 0.0
+
+    def acquire(self) -> None:
+        """Return when one more request may be sent, having counted it."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._sent and self._sent[0] <= now - self.window:
+                    self._sent.popleft()
+                if now >= self._blocked_until and len(self._sent) < self.limit:
+                    self._sent.append(now)
+                    return
+                wait = max(
+                    self._blocked_until - now,
+                    (self._sent[0] + self.window - now) if len(self._sent) >= self.limit else 0.0,
+                    0.01,
+                )
+                self.waited += wait
+            if wait >= 1:
+                log.info("Cloudflare API budget spent: waiting %.0fs", wait)
+            self._sleep(wait)
+
+    def block(self, seconds: float) -> None:
+        """Hold every request back for `seconds` (after a 429)."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+
+
+class CloudflareApi:
+    """One set of credentials talking to the Cloudflare API: the SDK client and the one funnel
+    every request goes through (budget, 429 waits, retries of transient faults, and errors
+    turned into remedies). Shared by threads; one instance per credentials per run.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        base_url: str | None = None,
+        budget: RequestBudget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.credentials = credentials
+        self._base_url = base_url
+        self._budget = budget or RequestBudget(sleep=sleep)
+        self._sleep = sleep
+        self._client_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._client: Cloudflare | None = None
+        self.requests = 0
+
+    def call(self, request: Callable[[Cloudflare], T], *, action: str, zone: Zone | None) -> T:
+        """Run one API request: within the budget, waiting out 429s, retrying transient faults.
+
+        Raises CloudflareError (with the remedy) for anything else.
+        """
+        import cloudflare
+
+        client = self._sdk()
+        waited = 0.0
+        transient = 0
+        while True:
+            self._budget.acquire()
+            with self._count_lock:
+                self.requests += 1
+            try:
+                return request(client)
+            except cloudflare.RateLimitError as err:
+                delay = _retry_after(err.response.headers.get("retry-after"))
+                if waited + delay > MAX_RATE_LIMIT_WAIT:
+                    raise CloudflareError(
+                        f"Cloudflare rate limit while {action} did not lift after "
+                        f"{waited:.0f}s: too many API requests with this token; retry later"
+                    ) from err
+                log.info("Cloudflare rate limit: waiting %.0fs as it asks", delay)
+                self._budget.block(delay)
+                waited += delay
+            except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as err:
+                transient += 1
+                if transient >= TRANSIENT_RETRIES:
+                    raise _Unreachable(
+                        f"cannot reach the Cloudflare API while {action}: {_short(err)}; "
+                        "check the network (or CLOUDFLARE_BASE_URL) and retry"
+                    ) from err
+                self._sleep(0.5 * 2**transient)
+            except cloudflare.APIStatusError as err:
+                raise _explain(err, action, zone, self.credentials) from err
+
+    def _sdk(self) -> Cloudflare:
+        with self._client_lock:
+            if self._client is None:
+                from cloudflare import Cloudflare
+
+                creds = self.credentials
+                client = Cloudflare(
+                    api_token=creds.token,
+                    api_key=creds.api_key,
+                    api_email=creds.email,
+                    base_url=self._base_url,
+                    max_retries=0,  # retries and 429 waits are ours: see call()
+                    timeout=30.0,
+                )
+                # The SDK fills every credential left as None from CLOUDFLARE_* variables and
+                # then sends X-Auth-Email in preference to the token. Pin exactly ours.
+                client.api_token = creds.token
+                client.api_key = creds.api_key
+                client.api_email = creds.email
+                client.user_service_key = None
+                self._client = client
+            return self._client
+
+
 class CloudflareDns:
     """Publishes DNS-01 TXT records in Cloudflare zones.
 
@@ -78,23 +214,13 @@ class CloudflareDns:
     the remedy.
     """
 
-    def __init__(
-        self,
-        credentials: Credentials,
-        *,
-        base_url: str | None = None,
-        zone_id: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._credentials = credentials
-        self._base_url = base_url
+    def __init__(self, api: CloudflareApi, *, zone_id: str | None = None) -> None:
+        self._api = api
+        self._credentials = api.credentials
+        self._call = api.call
         self._zone_id = zone_id
-        self._sleep = sleep
         self._zones_lock = threading.Lock()
-        self._client_lock = threading.Lock()
         self._zones: list[Zone] | None = None
-        self._client: Cloudflare | None = None
-        self.api_calls = 0
 
     def zone_for(self, fqdn: str) -> Zone:
         """The zone that holds `fqdn`: the longest zone name the credentials can see that ends it.
@@ -225,61 +351,6 @@ class CloudflareDns:
             return None
 
         return self._call(search, action=f"looking up TXT {fqdn}", zone=zone)
-
-    def _sdk(self) -> Cloudflare:
-        with self._client_lock:
-            if self._client is None:
-                from cloudflare import Cloudflare
-
-                creds = self._credentials
-                client = Cloudflare(
-                    api_token=creds.token,
-                    api_key=creds.api_key,
-                    api_email=creds.email,
-                    base_url=self._base_url,
-                    max_retries=0,  # retries and 429 waits are ours: see _call
-                    timeout=30.0,
-                )
-                # The SDK fills every credential left as None from CLOUDFLARE_* variables and
-                # then sends X-Auth-Email in preference to the token. Pin exactly ours.
-                client.api_token = creds.token
-                client.api_key = creds.api_key
-                client.api_email = creds.email
-                client.user_service_key = None
-                self._client = client
-            return self._client
-
-    def _call(self, request: Callable[[Cloudflare], T], *, action: str, zone: Zone | None) -> T:
-        """Run one API request: wait out 429s, retry transient faults, explain the rest."""
-        import cloudflare
-
-        client = self._sdk()
-        waited = 0.0
-        transient = 0
-        while True:
-            self.api_calls += 1
-            try:
-                return request(client)
-            except cloudflare.RateLimitError as err:
-                delay = _retry_after(err.response.headers.get("retry-after"))
-                if waited + delay > MAX_RATE_LIMIT_WAIT:
-                    raise CloudflareError(
-                        f"Cloudflare rate limit while {action} did not lift after "
-                        f"{waited:.0f}s: too many API requests with this token; retry later"
-                    ) from err
-                log.info("Cloudflare rate limit: waiting %.0fs as it asks", delay)
-                self._sleep(delay)
-                waited += delay
-            except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as err:
-                transient += 1
-                if transient >= TRANSIENT_RETRIES:
-                    raise _Unreachable(
-                        f"cannot reach the Cloudflare API while {action}: {_short(err)}; "
-                        "check the network (or CLOUDFLARE_BASE_URL) and retry"
-                    ) from err
-                self._sleep(0.5 * 2**transient)
-            except cloudflare.APIStatusError as err:
-                raise _explain(err, action, zone, self._credentials) from err
 
 
 class _IdenticalRecordExists(CloudflareError):

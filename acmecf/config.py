@@ -172,6 +172,20 @@ def parse_duration(text: str, option: str) -> float:
     return seconds
 
 
+def cloudflare_budget(env: Mapping[str, str]) -> tuple[int, float]:
+    """Requests allowed per window for one token: Cloudflare's 1200 per 300 s, unless
+    ACMECF_CLOUDFLARE_BUDGET ("N/SECONDS") says otherwise (accounts with other limits)."""
+    text = env.get("ACMECF_CLOUDFLARE_BUDGET", "").strip()
+    if not text:
+        return 1200, 300.0
+    match = re.fullmatch(r"(\d+)\s*/\s*(\d+(?:\.\d+)?)", text)
+    if not match or int(match.group(1)) < 1:
+        raise UsageError(
+            f"invalid ACMECF_CLOUDFLARE_BUDGET {text!r}: expected REQUESTS/SECONDS, e.g. 1200/300"
+        )
+    return int(match.group(1)), float(match.group(2))
+
+
 def environment() -> Mapping[str, str]:
     return os.environ
 

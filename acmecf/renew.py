@@ -33,7 +33,7 @@ from acmecf.store import Store
 
 if TYPE_CHECKING:
     from acmecf.acme_client import AcmeSession
-    from acmecf.cloudflare import CloudflareDns
+    from acmecf.cloudflare import CloudflareApi, CloudflareDns
     from acmecf.issue import IssuedCertificate
     from acmecf.propagation import PropagationChecker
 
@@ -79,6 +79,7 @@ class Services:
         self.environment = environment
         self.options = options
         self._acme: dict[str, AcmeSession] = {}
+        self._apis: dict[str | None, CloudflareApi] = {}
         self._dns: dict[tuple[str | None, str | None], CloudflareDns] = {}
         self._propagation: dict[tuple[tuple[str, ...], int | None], PropagationChecker] = {}
 
@@ -102,21 +103,30 @@ class Services:
             return LETSENCRYPT_STAGING
         return config.server
 
+    def cloudflare(self, config: CertificateConfig) -> CloudflareApi:
+        """One API client, with one request budget, per set of credentials."""
+        key = config.credentials_file
+        if key not in self._apis:
+            from pathlib import Path
+
+            from acmecf.cloudflare import CloudflareApi, RequestBudget
+            from acmecf.config import cloudflare_budget, load_credentials
+
+            credentials = load_credentials(self.environment, Path(key) if key else None)
+            limit, window = cloudflare_budget(self.environment)
+            self._apis[key] = CloudflareApi(
+                credentials,
+                base_url=self.environment.get("CLOUDFLARE_BASE_URL") or None,
+                budget=RequestBudget(limit, window),
+            )
+        return self._apis[key]
+
     def dns(self, config: CertificateConfig) -> CloudflareDns:
         key = (config.credentials_file, config.zone_id)
         if key not in self._dns:
-            from pathlib import Path
-
             from acmecf.cloudflare import CloudflareDns
-            from acmecf.config import load_credentials
 
-            credentials_file = Path(config.credentials_file) if config.credentials_file else None
-            credentials = load_credentials(self.environment, credentials_file)
-            self._dns[key] = CloudflareDns(
-                credentials,
-                base_url=self.environment.get("CLOUDFLARE_BASE_URL") or None,
-                zone_id=config.zone_id,
-            )
+            self._dns[key] = CloudflareDns(self.cloudflare(config), zone_id=config.zone_id)
         return self._dns[key]
 
     def propagation(self, config: CertificateConfig) -> PropagationChecker:
@@ -132,7 +142,7 @@ class Services:
         return self._propagation[key]
 
     def cloudflare_api_calls(self) -> int:
-        return sum(dns.api_calls for dns in self._dns.values())
+        return sum(api.requests for api in self._apis.values())
 
 
 def obtain(certificate: StoredCertificate, services: Services) -> Outcome:
