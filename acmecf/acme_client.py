@@ -100,6 +100,7 @@ class AcmeSession:
         email: str | None,
         agree_tos: bool,
         ca_bundle: str | None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> AcmeSession:
         """Connect to `server` with its stored account, registering one the first time.
 
@@ -165,7 +166,7 @@ class AcmeSession:
                 },
             )
             log.info("registered a new ACME account at %s", server)
-        return cls(acme, server, account_key)
+        return cls(acme, server, account_key, sleep=sleep)
 
     @property
     def renewal_info_url(self) -> str | None:

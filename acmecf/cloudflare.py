@@ -30,6 +30,7 @@ RECORD_COMMENT = "acmecf: ACME DNS-01 challenge, removed after validation"
 MAX_RATE_LIMIT_WAIT = 330.0
 TRANSIENT_RETRIES = 3
 ZONES_PER_PAGE = 50  # the most the API allows
+WINDOW_MARGIN = 1.0
 
 _BAD_CREDENTIAL_CODES = {1000, 6003, 6111, 6103, 9103, 9106, 9109}
 _IDENTICAL_RECORD_CODES = {81057, 81058}
@@ -88,7 +89,7 @@ class RequestBudget:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.limit = limit
-        self.window = window
+        self.window = window + WINDOW_MARGIN
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()

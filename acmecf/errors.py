@@ -50,3 +50,9 @@ class CertificateError(AcmecfError):
 
 class StoreError(AcmecfError):
     """Files under the configuration directory could not be read or written."""
+
+
+class Interrupted(AcmecfError):
+    """The run was interrupted (Ctrl-C, SIGTERM); what it had started was cleaned up."""
+
+    exit_code = 130

@@ -9,17 +9,19 @@ recorded and reported; it never stops the others. This module does not parse opt
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import datetime
 import logging
 import os
 import random
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from acmecf.errors import AcmecfError
+from acmecf.errors import AcmecfError, Interrupted
 from acmecf.hooks import HookError, certificate_environment, deploy_hooks, run_hook
 from acmecf.renewal import (
     CertificateConfig,
@@ -42,6 +44,12 @@ log = logging.getLogger(__name__)
 UTC = datetime.UTC
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+DEFAULT_PARALLEL = 8
+
+# The certificate a worker thread is busy with, so log lines of parallel runs can name it.
+current_certificate: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_certificate", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class RunOptions:
     dry_run: bool = False
     run_deploy_hooks: bool = False  # in a dry run, deploy hooks run only when asked
     hook_timeout: float = 300.0
+    parallel: int = DEFAULT_PARALLEL
 
 
 @dataclass
@@ -67,7 +76,14 @@ class Outcome:
 
 
 class Services:
-    """The collaborators of a run, created on first use and shared between certificates."""
+    """The collaborators of a run, created on first use and shared between certificates.
+
+    Safe to share between worker threads: each thread gets its own ACME session (the acme
+    library's nonce pool is not thread-safe), the first one per server opening under a lock
+    so that an account is registered once. `cancel()` makes every wait in progress (DNS
+    propagation, ACME polling) end with Interrupted, so workers clean up and stop; the
+    Cloudflare calls that clean up are never cancelled.
+    """
 
     def __init__(
         self,
@@ -78,24 +94,39 @@ class Services:
         self.store = store
         self.environment = environment
         self.options = options
-        self._acme: dict[str, AcmeSession] = {}
+        self._lock = threading.RLock()
+        self._sessions = threading.local()
+        self._cancelled = threading.Event()
+        self.hook_lock = threading.Lock()
         self._apis: dict[str | None, CloudflareApi] = {}
         self._dns: dict[tuple[str | None, str | None], CloudflareDns] = {}
         self._propagation: dict[tuple[tuple[str, ...], int | None], PropagationChecker] = {}
 
     def acme(self, config: CertificateConfig) -> AcmeSession:
+        """This thread's session with the certificate's CA."""
         server = self.server(config)
-        if server not in self._acme:
+        sessions: dict[str, AcmeSession] = self._sessions.__dict__.setdefault("by_server", {})
+        if server not in sessions:
             from acmecf.acme_client import AcmeSession
 
-            self._acme[server] = AcmeSession.open(
-                server,
-                self.store,
-                email=config.email,
-                agree_tos=self.options.agree_tos,
-                ca_bundle=config.ca_bundle,
-            )
-        return self._acme[server]
+            with self._lock:
+                sessions[server] = AcmeSession.open(
+                    server,
+                    self.store,
+                    email=config.email,
+                    agree_tos=self.options.agree_tos,
+                    ca_bundle=config.ca_bundle,
+                    sleep=self.sleep,
+                )
+        return sessions[server]
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, unless the run is cancelled: then raise Interrupted at once."""
+        if self._cancelled.wait(seconds):
+            raise Interrupted("interrupted; records created by this run were removed")
+
+    def cancel(self) -> None:
+        self._cancelled.set()
 
     def server(self, config: CertificateConfig) -> str:
         """The CA to use: in a dry run, Let's Encrypt staging instead of production."""
@@ -106,40 +137,48 @@ class Services:
     def cloudflare(self, config: CertificateConfig) -> CloudflareApi:
         """One API client, with one request budget, per set of credentials."""
         key = config.credentials_file
-        if key not in self._apis:
-            from pathlib import Path
+        with self._lock:
+            return self._apis.get(key) or self._new_api(key)
 
-            from acmecf.cloudflare import CloudflareApi, RequestBudget
-            from acmecf.config import cloudflare_budget, load_credentials
+    def _new_api(self, key: str | None) -> CloudflareApi:
+        from pathlib import Path
 
-            credentials = load_credentials(self.environment, Path(key) if key else None)
-            limit, window = cloudflare_budget(self.environment)
-            self._apis[key] = CloudflareApi(
-                credentials,
-                base_url=self.environment.get("CLOUDFLARE_BASE_URL") or None,
-                budget=RequestBudget(limit, window),
-            )
+        from acmecf.cloudflare import CloudflareApi, RequestBudget
+        from acmecf.config import cloudflare_budget, load_credentials
+
+        credentials = load_credentials(self.environment, Path(key) if key else None)
+        limit, window = cloudflare_budget(self.environment)
+        self._apis[key] = CloudflareApi(
+            credentials,
+            base_url=self.environment.get("CLOUDFLARE_BASE_URL") or None,
+            budget=RequestBudget(limit, window),
+        )
         return self._apis[key]
 
     def dns(self, config: CertificateConfig) -> CloudflareDns:
         key = (config.credentials_file, config.zone_id)
-        if key not in self._dns:
+        with self._lock:
+            if key in self._dns:
+                return self._dns[key]
             from acmecf.cloudflare import CloudflareDns
 
             self._dns[key] = CloudflareDns(self.cloudflare(config), zone_id=config.zone_id)
-        return self._dns[key]
+            return self._dns[key]
 
     def propagation(self, config: CertificateConfig) -> PropagationChecker:
         key = (config.dns_resolvers, config.nameserver_port)
-        if key not in self._propagation:
+        with self._lock:
+            if key in self._propagation:
+                return self._propagation[key]
             from acmecf.config import parse_resolvers
             from acmecf.propagation import PropagationChecker
 
             self._propagation[key] = PropagationChecker(
                 resolvers=parse_resolvers(config.dns_resolvers),
                 nameserver_port=config.nameserver_port or 53,
+                sleep=self.sleep,
             )
-        return self._propagation[key]
+            return self._propagation[key]
 
     def cloudflare_api_calls(self) -> int:
         return sum(api.requests for api in self._apis.values())
@@ -184,11 +223,13 @@ def obtain(certificate: StoredCertificate, services: Services) -> Outcome:
         services.store.save_renewal(StoredCertificate(config, state))
     if not options.dry_run or options.run_deploy_hooks:
         variables = certificate_environment(config.cert_name, config.names, issued.live.directory)
-        for hook in deploy_hooks(config.deploy_hooks, services.store.deploy_hooks_dir()):
-            try:
-                run_hook(hook, variables, what="deploy hook", timeout=options.hook_timeout)
-            except HookError as err:
-                outcome.hook_errors.append(err)
+        # One hook at a time: parallel renewals must not reload a web server concurrently.
+        with services.hook_lock:
+            for hook in deploy_hooks(config.deploy_hooks, services.store.deploy_hooks_dir()):
+                try:
+                    run_hook(hook, variables, what="deploy hook", timeout=options.hook_timeout)
+                except HookError as err:
+                    outcome.hook_errors.append(err)
     return outcome
 
 
@@ -220,6 +261,7 @@ def renew_due(
     post_hook: str | None = None,
     random_sleep: float = 0.0,
     lock_wait: float = 10.0,
+    on_outcome: Callable[[Outcome, int, int], None] = lambda outcome, done, total: None,
     now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
 ) -> RenewReport:
@@ -227,14 +269,18 @@ def renew_due(
 
     Deciding what is due reads only the certificates' own files: when nothing is due and no
     renewal information (ARI) is to be fetched, nothing else is touched, not even the lock.
+    Due certificates are renewed by up to `options.parallel` workers at once, so that their
+    DNS waits and CA validations overlap; `on_outcome(outcome, done, total)` is called, in
+    this thread, as each one finishes.
     """
     report = RenewReport()
-    certificates = _select(store, selection)
+    states = store.certificate_states(selection.cert_names)
     decisions = {
-        c.name: decide(c, now(), days=selection.days, force=selection.force) for c in certificates
+        name: decide(state, now(), days=selection.days, force=selection.force)
+        for name, state in states.items()
     }
     if not any(d.due or d.ari_check_needed for d in decisions.values()):
-        report.not_due = [(c.name, decisions[c.name]) for c in certificates]
+        report.not_due = list(decisions.items())
         return report
     if random_sleep > 0:
         delay = random.uniform(0, random_sleep)
@@ -263,8 +309,9 @@ def renew_due(
                 report.hook_errors.append(err)
                 return report  # the pre-hook prepares the renewal: without it, renew nothing
         try:
-            for certificate in due:
-                report.outcomes.append(obtain(certificate, services))
+            for outcome in obtain_all(due, services):
+                report.outcomes.append(outcome)
+                on_outcome(outcome, len(report.outcomes), len(due))
         finally:
             if post_hook and report.outcomes:
                 try:
@@ -272,6 +319,33 @@ def renew_due(
                 except HookError as err:
                     report.hook_errors.append(err)
     return report
+
+
+def obtain_all(certificates: Sequence[StoredCertificate], services: Services) -> Iterator[Outcome]:
+    """Obtain every certificate, up to `services.options.parallel` at once; yield each outcome
+    as it finishes. Interrupted (Ctrl-C or SIGTERM in this thread), it cancels the queued ones,
+    lets the running ones remove their records, and re-raises."""
+    workers = max(1, min(services.options.parallel, len(certificates)))
+    if workers == 1:
+        for certificate in certificates:
+            yield obtain(certificate, services)
+        return
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    def work(certificate: StoredCertificate) -> Outcome:
+        current_certificate.set(certificate.name)
+        return obtain(certificate, services)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acmecf")
+    futures = [pool.submit(contextvars.copy_context().run, work, c) for c in certificates]
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    except BaseException:
+        services.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_hook_command(command: str, what: str, timeout: float) -> None:
@@ -299,7 +373,7 @@ def _check_renewal_info(
     now: Callable[[], datetime.datetime],
     report: RenewReport,
 ) -> tuple[StoredCertificate, Decision]:
-    decision = decide(certificate, now(), days=selection.days, force=selection.force)
+    decision = decide(certificate.state, now(), days=selection.days, force=selection.force)
     state = certificate.state
     if decision.due or not decision.ari_check_needed or state.ari_id is None:
         return certificate, decision
@@ -313,7 +387,8 @@ def _check_renewal_info(
     certificate = StoredCertificate(certificate.config, state)
     if not services.options.dry_run:
         _save_quietly(services.store, certificate)
-    return certificate, decide(certificate, now(), days=selection.days, force=selection.force)
+    decision = decide(certificate.state, now(), days=selection.days, force=selection.force)
+    return certificate, decision
 
 
 def _state_after_issue(

@@ -79,20 +79,20 @@ class Decision:
 
 
 def decide(
-    certificate: StoredCertificate,
+    state: CertificateState,
     now: datetime.datetime,
     *,
     days: float | None = None,
     force: bool = False,
 ) -> Decision:
-    """Whether `certificate` is due for renewal at `now`, and whether its ARI must be fetched.
+    """Whether a certificate in `state` is due for renewal at `now`, and whether its ARI must be
+    fetched.
 
     Due means: `force`; or fewer than `days` days left when `days` is given; or the moment
     picked inside the CA's ARI window has come; or, without an ARI window, less than a third of
     the lifetime left; or no live certificate at all. An ARI fetch is needed when the CA offers
     renewalInfo and the time the CA asked us to wait (Retry-After) has passed.
     """
-    state = certificate.state
     if force:
         return Decision(True, "forced")
     if state.not_after is None or state.not_before is None:
@@ -158,6 +158,34 @@ def apply_renewal_info(
         renew_at = begin + datetime.timedelta(seconds=(pick or random).uniform(0, span))
     wait = min(max(retry_after, datetime.timedelta(minutes=1)), datetime.timedelta(days=1))
     return dataclasses.replace(state, ari_renew_at=renew_at, ari_next_check=now + wait)
+
+
+def state_to_json(state: CertificateState) -> dict[str, str]:
+    """The state as JSON-ready strings (for the state cache)."""
+    result: dict[str, str] = {}
+    for item in dataclasses.fields(CertificateState):
+        value = getattr(state, item.name)
+        if value is not None:
+            result[item.name] = value.isoformat() if isinstance(value, datetime.datetime) else value
+    return result
+
+
+def state_from_json(data: Mapping[str, str]) -> CertificateState:
+    """The inverse of state_to_json. Raises ValueError or KeyError for a malformed entry."""
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(CertificateState):
+        raw = data.get(item.name)
+        if raw is None:
+            continue
+        values[item.name] = (
+            datetime.datetime.fromisoformat(raw) if item.name in _TIME_FIELDS else str(raw)
+        )
+    return CertificateState(**values)
+
+
+_TIME_FIELDS = {
+    "not_before", "not_after", "ari_renew_at", "ari_next_check", "last_attempt", "last_success",
+}  # fmt: skip
 
 
 # --- the TOML file --------------------------------------------------------------------------

@@ -21,12 +21,13 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,8 +35,10 @@ from urllib.parse import urlsplit
 
 from acmecf.errors import StoreError, UsageError
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
-    from acmecf.renewal import StoredCertificate
+    from acmecf.renewal import CertificateState, StoredCertificate
 
 CERT_FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
 _CERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -235,6 +238,59 @@ class Store:
         from acmecf.renewal import load
 
         return [load(self.renewal_path(name)) for name in self.certificate_names()]
+
+    def certificate_states(self, cert_names: Sequence[str] = ()) -> dict[str, CertificateState]:
+        """The renewal state of each named certificate (default: every one), cheaply.
+
+        Reading a thousand TOML files costs more than a no-op renewal may, so the states are
+        cached in `renewal/.state-cache.json`, each entry valid while its file keeps the same
+        inode, size and modification time; only changed files are parsed. The TOML files stay
+        the truth: the cache may be deleted at any time.
+        """
+        from acmecf.renewal import load, state_from_json, state_to_json
+
+        if cert_names:
+            return {name: self.load_certificate(name).state for name in cert_names}
+        directory = self.config_dir / "renewal"
+        cache_path = directory / ".state-cache.json"
+        try:
+            cache = json.loads(cache_path.read_bytes())
+            entries: dict[str, Any] = cache["entries"] if cache.get("version") == 1 else {}
+        except (OSError, ValueError, KeyError, TypeError):
+            entries = {}
+        states: dict[str, CertificateState] = {}
+        fresh: dict[str, Any] = {}
+        try:
+            files = sorted(
+                (e for e in os.scandir(directory) if e.name.endswith(".toml")),
+                key=lambda e: e.name,
+            )
+        except FileNotFoundError:
+            return {}
+        except OSError as err:
+            raise StoreError(f"cannot list {directory}: {err.strerror}") from err
+        for entry in files:
+            name = entry.name[: -len(".toml")]
+            info = entry.stat()
+            key = [info.st_ino, info.st_mtime_ns, info.st_size]
+            cached = entries.get(name)
+            if isinstance(cached, dict) and cached.get("key") == key:
+                try:
+                    states[name] = state_from_json(cached["state"])
+                    fresh[name] = cached
+                    continue
+                except (KeyError, TypeError, ValueError):
+                    pass
+            states[name] = load(Path(entry.path)).state
+            fresh[name] = {"key": key, "state": state_to_json(states[name])}
+        if fresh != entries:
+            try:
+                write_atomic(
+                    cache_path, json.dumps({"version": 1, "entries": fresh}).encode(), 0o600
+                )
+            except StoreError as err:  # a cache: never worth failing a run for
+                log.debug("could not update %s: %s", cache_path, err)
+        return states
 
     def save_renewal(self, certificate: StoredCertificate) -> None:
         """Write a certificate's settings and state atomically."""

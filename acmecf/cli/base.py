@@ -117,18 +117,33 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 class _RedactingFormatter(logging.Formatter):
+    """Masks secrets; names the certificate in parallel runs; marks warnings."""
+
+    def __init__(self, fmt: str, *, plain: bool) -> None:
+        super().__init__(fmt)
+        self.plain = plain
+
     def format(self, record: logging.LogRecord) -> str:
         from acmecf.config import redact
+        from acmecf.renew import current_certificate
 
-        return redact(super().format(record))
+        text = super().format(record)
+        if self.plain and record.levelno >= logging.WARNING:
+            text = f"warning: {text}"
+        certificate = current_certificate.get()
+        if certificate is not None:
+            text = f"{certificate}: {text}"
+        return redact(text)
 
 
 def _setup_logging(*, debug: bool, verbose: bool, quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if debug:
-        handler.setFormatter(_RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        handler.setFormatter(
+            _RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s", plain=False)
+        )
     else:
-        handler.setFormatter(_RedactingFormatter("%(message)s"))
+        handler.setFormatter(_RedactingFormatter("%(message)s", plain=True))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.WARNING)

@@ -11,6 +11,8 @@ import click
 
 from acmecf.cli.base import EXIT_CODES, cli, common_options, log, run_command, store_from
 
+DEFAULT_PARALLEL = 8  # acmecf.renew.DEFAULT_PARALLEL, without importing it for --help
+
 
 @cli.command(epilog=EXIT_CODES)
 @click.option(
@@ -267,6 +269,14 @@ def _server(options: dict[str, Any]) -> str:
     metavar="DURATION",
     help="Stop a hook that runs longer.",
 )
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_PARALLEL,
+    show_default=True,
+    metavar="N",
+    help="Renew up to N certificates at once, overlapping their DNS and CA waits.",
+)
 @common_options
 def renew(**options: Any) -> None:
     """Renew every certificate that is due, and leave the others alone.
@@ -290,7 +300,7 @@ def renew(**options: Any) -> None:
 def _renew(options: dict[str, Any]) -> None:
     from acmecf.config import parse_duration
     from acmecf.errors import AcmecfError
-    from acmecf.renew import RenewSelection, RunOptions, Services, renew_due
+    from acmecf.renew import Outcome, RenewSelection, RunOptions, Services, renew_due
     from acmecf.store import check_cert_name
 
     selection = RenewSelection(
@@ -307,7 +317,15 @@ def _renew(options: dict[str, Any]) -> None:
         dry_run=options["dry_run"],
         run_deploy_hooks=options["run_deploy_hooks"],
         hook_timeout=hook_timeout,
+        parallel=options["parallel"],
     )
+    progress = Progress(enabled=sys.stderr.isatty() and not options["quiet"])
+
+    def report_outcome(outcome: Outcome, done: int, total: int) -> None:
+        progress.clear()
+        print_outcome(outcome, dry_run=run.dry_run, quiet=options["quiet"])
+        progress.show(f"[{done}/{total}] renewed" if done < total else "")
+
     report = renew_due(
         store,
         lambda: Services(store, os.environ, run),
@@ -315,19 +333,9 @@ def _renew(options: dict[str, Any]) -> None:
         pre_hook=options["pre_hook"],
         post_hook=options["post_hook"],
         random_sleep=random_sleep,
+        on_outcome=report_outcome,
     )
-    quiet = options["quiet"]
-    for outcome in report.outcomes:
-        if outcome.issued is not None and not quiet:
-            verb = "would renew (dry run)" if run.dry_run else "renewed"
-            click.echo(
-                f"{verb} {outcome.cert_name}: valid until "
-                f"{outcome.issued.chain.not_after:%Y-%m-%d %H:%M} UTC"
-            )
-        if outcome.error is not None:
-            click.echo(f"failed {outcome.cert_name}: {redact_text(str(outcome.error))}", err=True)
-        for hook_error in outcome.hook_errors:
-            click.echo(f"failed {outcome.cert_name}: it is live, but {hook_error}", err=True)
+    progress.clear()
     for hook_error in report.hook_errors:
         click.echo(f"failed: {hook_error}", err=True)
     if not report.outcomes and options["verbose"]:
@@ -339,6 +347,38 @@ def _renew(options: dict[str, Any]) -> None:
         raise AcmecfError(
             f"{len(failed)} of {len(report.outcomes)} renewals failed: {names} (see above)"
         )
+
+
+def print_outcome(outcome: Any, *, dry_run: bool, quiet: bool) -> None:
+    """One line per certificate: renewed (stdout) or failed, with the reason (stderr)."""
+    if outcome.issued is not None and not quiet:
+        verb = "would renew (dry run)" if dry_run else "renewed"
+        click.echo(
+            f"{verb} {outcome.cert_name}: valid until "
+            f"{outcome.issued.chain.not_after:%Y-%m-%d %H:%M} UTC"
+        )
+    if outcome.error is not None:
+        click.echo(f"failed {outcome.cert_name}: {redact_text(str(outcome.error))}", err=True)
+    for hook_error in outcome.hook_errors:
+        click.echo(f"failed {outcome.cert_name}: it is live, but {hook_error}", err=True)
+
+
+class Progress:
+    """A status line on a terminal (rewritten in place); nothing when output goes to a log."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = False
+
+    def show(self, text: str) -> None:
+        if self.enabled and text:
+            click.echo(f"\r{text}\x1b[K", err=True, nl=False)
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            click.echo("\r\x1b[K", err=True, nl=False)
+            self.shown = False
 
 
 def redact_text(text: str) -> str:

@@ -33,9 +33,9 @@ def test_a_request_past_the_limit_waits_for_the_window_to_slide() -> None:
     for _ in range(12):
         budget.acquire()
         sent.append(clock.now)
-    # never more than 5 in any 10 s
-    assert all(sum(1 for t in sent if start <= t < start + 10.0) <= 5 for start in sent)
-    assert 20.0 <= clock.now < 20.1
+    # never more than 5 in any 10 s (the budget keeps a second of margin on top)
+    assert all(sum(1 for t in sent if start <= t < start + 11.0) <= 5 for start in sent)
+    assert 22.0 <= clock.now < 22.1
 
 
 def test_a_429_holds_every_request_back_until_retry_after() -> None:

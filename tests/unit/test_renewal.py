@@ -49,40 +49,40 @@ def at(days: float) -> datetime.datetime:
 
 
 def test_without_ari_renewal_is_due_when_a_third_of_the_lifetime_is_left() -> None:
-    assert not decide(certificate(), at(59.9)).due
-    assert decide(certificate(), at(60.1)).due
+    assert not decide(certificate().state, at(59.9)).due
+    assert decide(certificate().state, at(60.1)).due
 
 
 def test_days_overrides_the_threshold() -> None:
-    assert decide(certificate(), at(10), days=85).due
-    assert not decide(certificate(), at(70), days=10).due
+    assert decide(certificate().state, at(10), days=85).due
+    assert not decide(certificate().state, at(70), days=10).due
 
 
 def test_force_and_expiry_are_always_due() -> None:
-    assert decide(certificate(), at(1), force=True).due
-    assert decide(certificate(), at(91)).reason == "expired"
+    assert decide(certificate().state, at(1), force=True).due
+    assert decide(certificate().state, at(91)).reason == "expired"
 
 
 def test_a_certificate_never_issued_is_due() -> None:
-    assert decide(certificate(not_before=None, not_after=None), at(0)).due
+    assert decide(certificate(not_before=None, not_after=None).state, at(0)).due
 
 
 def test_no_ari_check_when_the_ca_offers_none() -> None:
-    assert not decide(certificate(), at(1)).ari_check_needed
+    assert not decide(certificate().state, at(1)).ari_check_needed
 
 
 def test_an_ari_check_is_needed_only_after_retry_after() -> None:
     stored = certificate(renewal_info_url=ARI_URL, ari_next_check=at(2))
-    assert not decide(stored, at(1)).ari_check_needed
-    assert decide(stored, at(2.5)).ari_check_needed
+    assert not decide(stored.state, at(1)).ari_check_needed
+    assert decide(stored.state, at(2.5)).ari_check_needed
 
 
 def test_the_ari_moment_decides_over_the_threshold() -> None:
     stored = certificate(renewal_info_url=ARI_URL, ari_renew_at=at(75), ari_next_check=at(80))
-    assert not decide(stored, at(70)).due, "ARI says later than the 1/3 threshold: wait"
-    assert decide(stored, at(75.1)).due
+    assert not decide(stored.state, at(70)).due, "ARI says later than the 1/3 threshold: wait"
+    assert decide(stored.state, at(75.1)).due
     early = certificate(renewal_info_url=ARI_URL, ari_renew_at=at(20), ari_next_check=at(80))
-    assert decide(early, at(21)).due, "ARI says earlier (e.g. revocation coming): renew now"
+    assert decide(early.state, at(21)).due, "ARI says earlier (e.g. revocation coming): renew now"
 
 
 def test_a_recorded_reply_picks_a_moment_inside_the_window() -> None:
@@ -219,3 +219,21 @@ def test_replacing_state_keeps_settings() -> None:
     stored = certificate()
     updated = dataclasses.replace(stored.state, last_result="ok")
     assert StoredCertificate(stored.config, updated).config == stored.config
+
+
+def test_the_state_survives_the_json_cache() -> None:
+    from acmecf.renewal import state_from_json, state_to_json
+
+    state = CertificateState(
+        not_before=ISSUED,
+        not_after=EXPIRES,
+        ari_id="a.b",
+        renewal_info_url=ARI_URL,
+        ari_renew_at=at(70),
+        ari_next_check=at(11),
+        last_attempt=at(10),
+        last_result="ok",
+        last_success=at(9),
+    )
+    assert state_from_json(state_to_json(state)) == state
+    assert state_from_json(state_to_json(CertificateState())) == CertificateState()

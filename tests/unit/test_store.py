@@ -94,3 +94,44 @@ def test_accounts_are_kept_per_server(tmp_path: Path) -> None:
     assert store.load_account("https://other.example/dir") is None
     key_file = store.account_dir("https://acme.example/dir") / "key.pem"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_certificate_states_are_cached_and_a_changed_file_is_read_again(tmp_path: Path) -> None:
+    import datetime
+
+    from acmecf.renewal import CertificateConfig, CertificateState, StoredCertificate
+
+    store = Store(tmp_path)
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    for name in ("a.example.com", "b.example.com"):
+        store.save_renewal(
+            StoredCertificate(
+                CertificateConfig(cert_name=name, names=(name,)),
+                CertificateState(not_before=start, not_after=start + datetime.timedelta(days=90)),
+            )
+        )
+    first = store.certificate_states()
+    assert (tmp_path / "renewal" / ".state-cache.json").exists()
+    assert store.certificate_states() == first
+    later = start + datetime.timedelta(days=200)
+    store.save_renewal(
+        StoredCertificate(
+            CertificateConfig(cert_name="a.example.com", names=("a.example.com",)),
+            CertificateState(not_before=start, not_after=later),
+        )
+    )
+    (tmp_path / "renewal" / "b.example.com.toml").unlink()
+    states = store.certificate_states()
+    assert list(states) == ["a.example.com"]
+    assert states["a.example.com"].not_after == later
+
+
+def test_a_corrupt_state_cache_is_ignored(tmp_path: Path) -> None:
+    from acmecf.renewal import CertificateConfig, StoredCertificate
+
+    store = Store(tmp_path)
+    store.save_renewal(
+        StoredCertificate(CertificateConfig(cert_name="a.example.com", names=("a.example.com",)))
+    )
+    (tmp_path / "renewal" / ".state-cache.json").write_text("{not json")
+    assert list(store.certificate_states()) == ["a.example.com"]

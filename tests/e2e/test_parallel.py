@@ -1,0 +1,117 @@
+"""Many certificates in one run: correctness under concurrency and under Cloudflare's limits."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from acmecf.renewal import CertificateConfig, StoredCertificate, dumps
+from acmecf.sandbox.testbed import Sandbox
+
+from .conftest import Acmecf, challenge_records
+from .test_issue import assert_valid_live_certificate
+
+
+def add_certificates(acmecf: Acmecf, prefix: str, count: int) -> list[str]:
+    """Issue one certificate (which registers the account), then store `count - 1` more
+    certificates' settings, so that `renew --force` has `count` certificates to obtain."""
+    first = f"{prefix}0.example.com"
+    assert acmecf.issue(first, f"*.{first}").code == 0
+    names = [first]
+    for index in range(1, count):
+        name = f"{prefix}{index}.example.{'com' if index % 2 else 'net'}"
+        settings = StoredCertificate(CertificateConfig(cert_name=name, names=(name, f"*.{name}")))
+        (acmecf.config_dir / "renewal" / f"{name}.toml").write_text(dumps(settings))
+        names.append(name)
+    return names
+
+
+def renewed(stdout: str) -> list[str]:
+    """The certificate names of `renewed NAME: valid until ...` lines."""
+    return sorted(line.split()[1].rstrip(":") for line in stdout.splitlines())
+
+
+def public_key(live: Path) -> bytes:
+    certificate = x509.load_pem_x509_certificate((live / "cert.pem").read_bytes())
+    return certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@contextlib.contextmanager
+def api_rate_limit(sandbox: Sandbox, limit: int, window: float) -> Iterator[None]:
+    """Shrink the emulator's real per-token limit (1200 per 300 s), starting from a clean
+    slate: what earlier processes sent is not this run's to account for."""
+    emulator = sandbox.emulator
+    saved = (emulator._rate_limit, emulator._rate_window)
+    with emulator._lock:
+        emulator._usage.clear()
+        emulator._blocked_until.clear()
+        emulator._rate_limit, emulator._rate_window = limit, window
+    try:
+        yield
+    finally:
+        with emulator._lock:
+            emulator._rate_limit, emulator._rate_window = saved
+            emulator._usage.clear()
+            emulator._blocked_until.clear()
+
+
+def test_twenty_certificates_in_one_run(
+    acmecf: Acmecf, sandbox: Sandbox, pebble_root: Path
+) -> None:
+    names = add_certificates(acmecf, "many", 20)
+    sandbox.emulator.set_nameserver_delay(2, 0.5)
+
+    result = acmecf("renew", "--force", timeout=300)
+
+    assert result.code == 0, result.output
+    assert renewed(result.stdout) == sorted(names)
+    keys = set()
+    for name in names:
+        live = acmecf.live(name)
+        assert_valid_live_certificate(live, [name, f"*.{name}"], pebble_root)
+        version = live.resolve()
+        assert version.parent == acmecf.config_dir / "archive" / name, "its own directory"
+        keys.add(public_key(live))
+    assert len(keys) == 20, "each certificate has its own key"
+    assert challenge_records(sandbox) == []
+    # Lines of parallel work name their certificate.
+    assert any(line.startswith(f"{names[5]}: ") for line in result.stderr.splitlines())
+
+
+def test_a_429_storm_is_waited_out_within_the_budget(
+    acmecf: Acmecf, sandbox: Sandbox, pebble_root: Path
+) -> None:
+    names = add_certificates(acmecf, "storm", 12)
+    sandbox.emulator.clear_logs()
+    with api_rate_limit(sandbox, 40, 10.0):
+        sandbox.emulator.inject_rate_limit(6, retry_after=1)
+        result = acmecf("renew", "--force", timeout=300, ACMECF_CLOUDFLARE_BUDGET="40/10")
+
+    assert result.code == 0, result.output
+    for name in names:
+        assert_valid_live_certificate(acmecf.live(name), [name, f"*.{name}"], pebble_root)
+    statuses = [r.status for r in sandbox.emulator.requests]
+    assert statuses.count(429) == 6, "only the injected 429s: the budget kept us under the limit"
+    assert "Traceback" not in result.output
+    assert challenge_records(sandbox) == []
+
+
+def test_one_worker_gives_the_same_results_as_the_default(
+    acmecf: Acmecf, sandbox: Sandbox, pebble_root: Path
+) -> None:
+    names = add_certificates(acmecf, "serial", 4)
+    sequential = acmecf("renew", "--force", "--parallel", "1")
+    parallel = acmecf("renew", "--force")
+    assert (sequential.code, parallel.code) == (0, 0), sequential.output + parallel.output
+    assert renewed(sequential.stdout) == renewed(parallel.stdout) == sorted(names)
+    for name in names:
+        assert_valid_live_certificate(acmecf.live(name), [name, f"*.{name}"], pebble_root)
+        versions = sorted(p.name for p in (acmecf.config_dir / "archive" / name).iterdir())
+        assert len(versions) >= 2
+    assert challenge_records(sandbox) == []
