@@ -89,6 +89,8 @@ class RequestBudget:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.limit = limit
+        # Requests are stamped when sent, Cloudflare counts them when they arrive: a second of
+        # margin keeps latency differences from tipping the count over the limit.
         self.window = window + WINDOW_MARGIN
         self._clock = clock
         self._sleep = sleep
@@ -421,3 +423,438 @@ def _unquoted(content: str) -> str:
     if len(content) >= 2 and content[0] == content[-1] == '"':
         return content[1:-1]
     return content
+
+
+# --- Zone settings, origin pulls and the Origin CA (lock the origin down) --------------------
+#
+# The classes below serve `acmecf origin`, `acmecf cloudflare ...` and the Origin CA issuer. Like
+# CloudflareDns they send every request through CloudflareApi.call (budget, 429s, retries,
+# errors explained); a 403 is reworded with the permission these endpoints need, which is not
+# the DNS one `_explain` names.
+
+SSL_MODES = ("off", "flexible", "full", "strict")
+ZONE_SETTINGS_PERMISSION = "Zone > Zone Settings > Edit"
+SSL_PERMISSION = "Zone > SSL and Certificates > Edit"
+
+
+@dataclass(frozen=True)
+class AddressRecord:
+    """An A, AAAA or CNAME record as the API holds it (the origin, not Cloudflare's proxy)."""
+
+    name: str
+    type: str
+    content: str
+    proxied: bool
+
+
+@dataclass(frozen=True)
+class OriginPullCertificate:
+    """A client certificate uploaded for Authenticated Origin Pulls (zone or hostname level)."""
+
+    id: str
+    status: str | None
+    expires_on: str | None
+
+
+@dataclass(frozen=True)
+class HostnameOriginPull:
+    """One hostname's Authenticated Origin Pulls association."""
+
+    hostname: str
+    cert_id: str | None
+    enabled: bool | None
+    status: str | None
+
+
+@dataclass(frozen=True)
+class OriginCACertificate:
+    """What the Origin CA returned: the certificate (PEM, leaf only) and its id (serial)."""
+
+    id: str
+    certificate: str
+    expires_on: str | None
+
+
+def _with_permission(
+    request: Callable[[Cloudflare], T], action: str, permission: str
+) -> Callable[[Cloudflare], T]:
+    """`request`, with a 403 that is about permissions (not a bad token) naming `permission`."""
+
+    def run(client: Cloudflare) -> T:
+        import cloudflare
+
+        try:
+            return request(client)
+        except cloudflare.PermissionDeniedError as err:
+            detail = "; ".join(f"{e.code} {e.message}" for e in (err.errors or [])) or "HTTP 403"
+            codes = {e.code for e in (err.errors or []) if isinstance(e.code, int)}
+            lowered = detail.lower()
+            if (
+                "invalid access token" in lowered
+                or "invalid api token" in lowered
+                or (codes & (_BAD_CREDENTIAL_CODES - {9109}))
+            ):
+                raise  # a bad credential: CloudflareApi.call explains it
+            raise CloudflareError(
+                f"Cloudflare refused {action} ({detail}): the token needs {permission} on the zone"
+            ) from err
+
+    return run
+
+
+class CloudflareZones:
+    """Finds a zone by name, id or a host name in it, and reads its address records.
+
+    Read-only. Raises ZoneNotFoundError when no visible zone matches, CloudflareError otherwise.
+    """
+
+    def __init__(self, api: CloudflareApi) -> None:
+        self._api = api
+        self._dns = CloudflareDns(api)
+
+    def find(self, text: str) -> Zone:
+        """The zone with id `text` (32 hex digits), or the zone that holds the name `text`."""
+        value = text.strip().rstrip(".").lower()
+        if len(value) == 32 and all(c in "0123456789abcdef" for c in value):
+            zone = Zone(value, None)
+            # https://developers.cloudflare.com/api/resources/zones/methods/get/
+            found = self._api.call(
+                lambda client: client.zones.get(zone_id=value), action="reading the zone", zone=zone
+            )
+            return Zone(value, str(getattr(found, "name", "") or "").lower() or None)
+        return self._dns.zone_for(value)
+
+    def only_zone(self) -> Zone:
+        """The one zone the credentials can see; ZoneNotFoundError when there are none or more."""
+        zones = self._dns._visible_zones()
+        if len(zones) != 1:
+            names = ", ".join(z.name or z.id for z in zones[:5]) or "none"
+            raise ZoneNotFoundError(
+                f"the token sees {len(zones)} zones ({names}): pass --zone NAME to pick one"
+            )
+        return zones[0]
+
+    def address_records(self, zone: Zone, name: str | None = None) -> list[AddressRecord]:
+        """Every A, AAAA and CNAME record of `zone` (only those named `name`, when given)."""
+        records: list[AddressRecord] = []
+        page_number = 1
+        while True:
+            # https://developers.cloudflare.com/api/resources/dns/subresources/records/methods/list/
+            def one_page(client: Cloudflare, n: int = page_number) -> list[Any]:
+                options: dict[str, Any] = {"zone_id": zone.id, "per_page": 1000, "page": n}
+                if name is not None:
+                    options["name"] = {"exact": name}
+                page = client.dns.records.list(**options)
+                return list(page.result or [])
+
+            items = self._api.call(one_page, action="listing DNS records", zone=zone)
+            for item in items:
+                kind = str(getattr(item, "type", ""))
+                if kind in ("A", "AAAA", "CNAME"):
+                    records.append(
+                        AddressRecord(
+                            name=str(item.name).lower(),
+                            type=kind,
+                            content=str(getattr(item, "content", "") or ""),
+                            proxied=bool(getattr(item, "proxied", False)),
+                        )
+                    )
+            if len(items) < 1000:
+                return records
+            page_number += 1
+
+
+class CloudflareZoneSettings:
+    """Reads and changes the zone settings `ssl` (the SSL/TLS encryption mode) and
+    `tls_client_auth` (Authenticated Origin Pulls, the global switch). Setting a value it
+    already has is harmless (idempotent)."""
+
+    def __init__(self, api: CloudflareApi) -> None:
+        self._api = api
+
+    def ssl_mode(self, zone: Zone) -> str:
+        """The zone's SSL/TLS encryption mode: off, flexible, full or strict."""
+        return self._get(zone, "ssl")
+
+    def set_ssl_mode(self, zone: Zone, mode: str) -> str:
+        if mode not in SSL_MODES:
+            raise ValueError(f"unknown SSL mode {mode!r}")
+        return self._set(zone, "ssl", mode)
+
+    def origin_pulls(self, zone: Zone) -> bool:
+        return self._get(zone, "tls_client_auth") == "on"
+
+    def set_origin_pulls(self, zone: Zone, enabled: bool) -> bool:
+        return self._set(zone, "tls_client_auth", "on" if enabled else "off") == "on"
+
+    def _get(self, zone: Zone, setting: str) -> str:
+        action = f"reading the zone setting {setting}"
+        # https://developers.cloudflare.com/api/resources/zones/subresources/settings/methods/get/
+        result = self._api.call(
+            _with_permission(
+                lambda client: client.zones.settings.get(setting, zone_id=zone.id),
+                action,
+                ZONE_SETTINGS_PERMISSION,
+            ),
+            action=action,
+            zone=zone,
+        )
+        return str(getattr(result, "value", ""))
+
+    def _set(self, zone: Zone, setting: str, value: str) -> str:
+        action = f"setting {setting} to {value}"
+        # https://developers.cloudflare.com/api/resources/zones/subresources/settings/methods/edit/
+        result = self._api.call(
+            _with_permission(
+                lambda client: client.zones.settings.edit(setting, zone_id=zone.id, value=value),
+                action,
+                ZONE_SETTINGS_PERMISSION,
+            ),
+            action=action,
+            zone=zone,
+        )
+        return str(getattr(result, "value", value))
+
+
+class CloudflareOriginPulls:
+    """Client certificates Cloudflare presents to the origin (Authenticated Origin Pulls):
+    zone-level uploads and their enablement, hostname-level uploads and associations.
+
+    Uploading the same certificate twice makes two entries; `delete` of an id already gone
+    counts as done.
+    """
+
+    def __init__(self, api: CloudflareApi) -> None:
+        self._api = api
+
+    def upload_zone_certificate(
+        self, zone: Zone, certificate: str, private_key: str
+    ) -> OriginPullCertificate:
+        action = "uploading the zone's origin-pull certificate"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/create/
+        result = self._api.call(
+            _with_permission(
+                lambda client: client.origin_tls_client_auth.zone_certificates.create(
+                    zone_id=zone.id, certificate=certificate, private_key=private_key
+                ),
+                action,
+                SSL_PERMISSION,
+            ),
+            action=action,
+            zone=zone,
+        )
+        return _pull_certificate(result)
+
+    def zone_certificates(self, zone: Zone) -> list[OriginPullCertificate]:
+        action = "listing the zone's origin-pull certificates"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/list/
+        items = self._api.call(
+            _with_permission(
+                lambda client: list(
+                    client.origin_tls_client_auth.zone_certificates.list(zone_id=zone.id)
+                ),
+                action,
+                SSL_PERMISSION,
+            ),
+            action=action,
+            zone=zone,
+        )
+        return [_pull_certificate(item) for item in items]
+
+    def delete_zone_certificate(self, zone: Zone, certificate_id: str) -> None:
+        action = "deleting an origin-pull certificate"
+        try:
+            # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/delete/
+            self._api.call(
+                _with_permission(
+                    lambda client: client.origin_tls_client_auth.zone_certificates.delete(
+                        certificate_id, zone_id=zone.id
+                    ),
+                    action,
+                    SSL_PERMISSION,
+                ),
+                action=action,
+                zone=zone,
+            )
+        except _RecordMissing:
+            log.debug("origin-pull certificate %s was already gone", certificate_id)
+
+    def zone_enabled(self, zone: Zone) -> bool:
+        action = "reading whether the zone's own origin-pull certificate is enabled"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/settings/methods/get/
+        result = self._api.call(
+            _with_permission(
+                lambda client: client.origin_tls_client_auth.settings.get(zone_id=zone.id),
+                action,
+                SSL_PERMISSION,
+            ),
+            action=action,
+            zone=zone,
+        )
+        return bool(getattr(result, "enabled", False))
+
+    def set_zone_enabled(self, zone: Zone, enabled: bool) -> None:
+        """Use (or stop using) the uploaded zone certificate instead of Cloudflare's shared one."""
+        action = "enabling the zone's own origin-pull certificate"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/settings/methods/update/
+        self._api.call(
+            _with_permission(
+                lambda client: client.origin_tls_client_auth.settings.update(
+                    zone_id=zone.id, enabled=enabled
+                ),
+                action,
+                SSL_PERMISSION,
+            ),
+            action=action,
+            zone=zone,
+        )
+
+    def upload_hostname_certificate(
+        self, zone: Zone, certificate: str, private_key: str
+    ) -> OriginPullCertificate:
+        action = "uploading a hostname origin-pull certificate"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostname_certificates/methods/create/
+        result = self._api.call(
+            _with_permission(
+                lambda client: client.origin_tls_client_auth.hostname_certificates.create(
+                    zone_id=zone.id, certificate=certificate, private_key=private_key
+                ),
+                action,
+                SSL_PERMISSION,
+            ),
+            action=action,
+            zone=zone,
+        )
+        return _pull_certificate(result)
+
+    def delete_hostname_certificate(self, zone: Zone, certificate_id: str) -> None:
+        action = "deleting a hostname origin-pull certificate"
+        try:
+            # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostname_certificates/methods/delete/
+            self._api.call(
+                _with_permission(
+                    lambda client: client.origin_tls_client_auth.hostname_certificates.delete(
+                        certificate_id, zone_id=zone.id
+                    ),
+                    action,
+                    SSL_PERMISSION,
+                ),
+                action=action,
+                zone=zone,
+            )
+        except _RecordMissing:
+            log.debug("hostname certificate %s was already gone", certificate_id)
+
+    def set_hostname(
+        self, zone: Zone, hostname: str, certificate_id: str, enabled: bool | None
+    ) -> HostnameOriginPull:
+        """Associate `hostname` with the certificate and switch it on or off (None voids it)."""
+        action = f"configuring origin pulls for {hostname}"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostnames/methods/update/
+        items = self._api.call(
+            _with_permission(
+                lambda client: list(
+                    client.origin_tls_client_auth.hostnames.update(
+                        zone_id=zone.id,
+                        config=[
+                            {"hostname": hostname, "cert_id": certificate_id, "enabled": enabled}
+                        ],
+                    )
+                ),
+                action,
+                SSL_PERMISSION,
+            ),
+            action=action,
+            zone=zone,
+        )
+        for item in items:
+            if str(getattr(item, "hostname", "")).lower() == hostname.lower():
+                return _hostname_pull(item)
+        return HostnameOriginPull(hostname, certificate_id, enabled, None)
+
+    def hostname(self, zone: Zone, hostname: str) -> HostnameOriginPull:
+        action = f"reading origin pulls of {hostname}"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostnames/methods/get/
+        item = self._api.call(
+            _with_permission(
+                lambda client: client.origin_tls_client_auth.hostnames.get(
+                    hostname, zone_id=zone.id
+                ),
+                action,
+                SSL_PERMISSION,
+            ),
+            action=action,
+            zone=zone,
+        )
+        return _hostname_pull(item)
+
+
+class CloudflareOriginCA:
+    """Cloudflare's Origin CA: certificates that only Cloudflare's edge trusts.
+
+    `create` is not idempotent: each call issues a new certificate.
+    """
+
+    def __init__(self, api: CloudflareApi) -> None:
+        self._api = api
+
+    def create(
+        self, csr_pem: str, hostnames: list[str], request_type: str, validity_days: int
+    ) -> OriginCACertificate:
+        """Sign `csr_pem` for `hostnames`; `request_type` is "origin-rsa" or "origin-ecc"."""
+        action = f"ordering an Origin CA certificate for {', '.join(hostnames)}"
+        # https://developers.cloudflare.com/api/resources/origin_ca_certificates/methods/create/
+        result = self._api.call(
+            _with_permission(
+                lambda client: client.origin_ca_certificates.create(
+                    csr=csr_pem,
+                    hostnames=hostnames,
+                    request_type=request_type,  # type: ignore[arg-type]
+                    requested_validity=validity_days,  # type: ignore[arg-type]
+                ),
+                action,
+                SSL_PERMISSION,
+            ),
+            action=action,
+            zone=None,
+        )
+        certificate = str(getattr(result, "certificate", "") or "")
+        identifier = str(getattr(result, "id", "") or "")
+        if not certificate or not identifier:
+            raise CloudflareError(f"the Origin CA answered {action} without a certificate")
+        return OriginCACertificate(identifier, certificate, getattr(result, "expires_on", None))
+
+    def revoke(self, certificate_id: str) -> None:
+        """Revoke an Origin CA certificate; one already revoked or unknown counts as done."""
+        action = f"deleting (revoking) Origin CA certificate {certificate_id}"
+        try:
+            # https://developers.cloudflare.com/api/resources/origin_ca_certificates/methods/delete/
+            self._api.call(
+                _with_permission(
+                    lambda client: client.origin_ca_certificates.delete(certificate_id),
+                    action,
+                    SSL_PERMISSION,
+                ),
+                action=action,  # starts with "deleting": a 404 means already gone
+                zone=None,
+            )
+        except _RecordMissing:
+            log.debug("Origin CA certificate %s was already revoked", certificate_id)
+
+
+def _pull_certificate(item: Any) -> OriginPullCertificate:
+    expires = getattr(item, "expires_on", None)
+    return OriginPullCertificate(
+        id=str(getattr(item, "id", "") or ""),
+        status=getattr(item, "status", None),
+        expires_on=str(expires) if expires is not None else None,
+    )
+
+
+def _hostname_pull(item: Any) -> HostnameOriginPull:
+    return HostnameOriginPull(
+        hostname=str(getattr(item, "hostname", "") or ""),
+        cert_id=getattr(item, "cert_id", None),
+        enabled=getattr(item, "enabled", None),
+        status=getattr(item, "status", None) or getattr(item, "cert_status", None),
+    )

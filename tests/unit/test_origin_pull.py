@@ -1,0 +1,132 @@
+"""Cloudflare's shipped origin-pull CA and its pin, the private CA, the client certificate and
+what acmecf remembers per zone."""
+
+from __future__ import annotations
+
+import datetime
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from acmecf.errors import CertificateError
+from acmecf.origin_pull import (
+    OWN_CA,
+    SHARED,
+    SHARED_CA_SHA256,
+    OriginPullFiles,
+    OriginPullState,
+    check_shared_ca,
+    client_certificates_due,
+    create_private_ca,
+    fingerprint,
+    issue_client_certificate,
+    shared_ca_pem,
+)
+
+from .x509_factory import TinyCA, pem
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime.datetime.now(datetime.UTC)
+
+
+def test_the_shipped_ca_is_cloudflares_with_the_pinned_fingerprint() -> None:
+    data = shared_ca_pem()
+    assert fingerprint(data) == SHARED_CA_SHA256
+    certificate = x509.load_pem_x509_certificate(data)
+    assert "CN=origin-pull.cloudflare.net" in certificate.subject.rfc4514_string()
+    assert data == (ROOT / "acmecf" / "data" / "cloudflare-origin-pull-ca.pem").read_bytes()
+
+
+def test_any_other_certificate_fails_the_pin() -> None:
+    impostor = pem(TinyCA().root)
+    with pytest.raises(CertificateError, match="not the pinned"):
+        check_shared_ca(impostor)
+
+
+def test_a_changed_byte_fails_the_pin() -> None:
+    data = bytearray(shared_ca_pem())
+    body = data.index(b"\n", data.index(b"BEGIN")) + 40
+    data[body] = ord("A") if data[body] != ord("A") else ord("B")
+    with pytest.raises(CertificateError):
+        check_shared_ca(bytes(data))
+
+
+def test_the_shipped_ca_is_refused_once_it_has_expired() -> None:
+    with pytest.raises(CertificateError, match="expired on 2029-11-01"):
+        check_shared_ca(shared_ca_pem(), now=datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC))
+
+
+def test_writing_the_shared_ca_checks_the_pin_and_makes_it_readable(tmp_path: Path) -> None:
+    files = OriginPullFiles(tmp_path)
+    path = files.write_shared_ca()
+    assert fingerprint(path.read_bytes()) == SHARED_CA_SHA256
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_the_client_certificate_is_for_client_auth_only_and_signed_by_the_private_ca() -> None:
+    ca_key, ca_pem = create_private_ca("example.com", NOW)
+    key, client_pem = issue_client_certificate(ca_key, ca_pem, "example.com", NOW)
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    client = x509.load_pem_x509_certificate(client_pem)
+    client.verify_directly_issued_by(ca)
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
+    assert client.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    usage = client.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert client.not_valid_after_utc - NOW <= datetime.timedelta(days=365)
+
+
+def test_private_keys_are_written_0600_and_the_ca_for_the_web_server_0644(
+    tmp_path: Path,
+) -> None:
+    files = OriginPullFiles(tmp_path)
+    assert files.ensure_private_ca("example.com", NOW) is True
+    assert files.ensure_private_ca("example.com", NOW) is False, "kept, never replaced"
+    certificate, key = files.new_client_certificate("example.com", NOW)
+    files.save_client_certificate("example.com", certificate, key)
+    modes = {
+        path.name: stat.S_IMODE(path.stat().st_mode)
+        for path in files.zone_dir("example.com").iterdir()
+    }
+    assert modes == {
+        "ca.pem": 0o644,
+        "ca-key.pem": 0o600,
+        "client.pem": 0o600,
+        "client-key.pem": 0o600,
+    }
+    assert stat.S_IMODE(files.zone_dir("example.com").stat().st_mode) == 0o700
+
+
+def test_the_state_remembers_which_ca_each_name_needs(tmp_path: Path) -> None:
+    files = OriginPullFiles(tmp_path)
+    files.save(
+        OriginPullState(
+            "a" * 32, "example.com", zone_level=SHARED, hostnames={"www.example.com": "c1"}
+        )
+    )
+    state = files.state_for_name("api.example.com")
+    assert state is not None and state.zone_name == "example.com"
+    assert files.ca_file_for(state, "api.example.com") == files.shared_ca
+    assert files.ca_file_for(state, "www.example.com") == files.ca("example.com")
+    assert state.mode_for("WWW.example.com") == OWN_CA
+    assert files.state_for_name("example.org") is None
+    assert files.state_for_name("notexample.com") is None
+
+
+def test_only_own_ca_zones_with_a_client_certificate_near_expiry_are_due(
+    tmp_path: Path,
+) -> None:
+    files = OriginPullFiles(tmp_path)
+    files.save(OriginPullState("a" * 32, "shared.example", zone_level=SHARED))
+    files.save(OriginPullState("b" * 32, "own.example", zone_level=OWN_CA))
+    files.ensure_private_ca("own.example", NOW)
+    certificate, key = files.new_client_certificate("own.example", NOW)
+    files.save_client_certificate("own.example", certificate, key)
+    assert client_certificates_due(tmp_path, NOW) == []
+    later = NOW + datetime.timedelta(days=336)
+    assert client_certificates_due(tmp_path, later) == ["own.example"]
