@@ -9,6 +9,7 @@ DNS propagation or where certificates are written.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import ssl
 import time
@@ -82,12 +83,14 @@ class AcmeSession:
         server: str,
         account_key: JWK,
         *,
+        store: Store | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._acme = acme
         self.server = server
         self._account_key = account_key
+        self._store = store
         self._clock = clock
         self._sleep = sleep
 
@@ -100,6 +103,7 @@ class AcmeSession:
         email: str | None,
         agree_tos: bool,
         ca_bundle: str | None,
+        eab: tuple[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> AcmeSession:
         """Connect to `server` with its stored account, registering one the first time.
@@ -142,10 +146,23 @@ class AcmeSession:
                     + (f" ({terms})" if terms else "")
                     + " and run again with --agree-tos"
                 )
+            binding = None
+            if eab is not None:
+                binding = messages.ExternalAccountBinding.from_data(
+                    account_public_key=account_key.public_key(),
+                    kid=eab[0],
+                    hmac_key=eab[1],
+                    directory=directory,
+                )
+            elif getattr(directory.meta, "external_account_required", False):
+                raise UsageError(
+                    f"{server} requires External Account Binding: pass --eab-kid and "
+                    "--eab-hmac-key with the values from your account at the CA"
+                )
             if stored is None:
                 store.save_account_key(server, key_pem)
             registration = messages.NewRegistration.from_data(
-                email=email, terms_of_service_agreed=True
+                email=email, terms_of_service_agreed=True, external_account_binding=binding
             )
             try:
                 account = acme.new_account(registration)
@@ -166,7 +183,7 @@ class AcmeSession:
                 },
             )
             log.info("registered a new ACME account at %s", server)
-        return cls(acme, server, account_key, sleep=sleep)
+        return cls(acme, server, account_key, store=store, sleep=sleep)
 
     @property
     def renewal_info_url(self) -> str | None:
@@ -191,23 +208,42 @@ class AcmeSession:
         wait = float(retry_after) if retry_after.isdigit() else 6 * 3600.0
         return reply, datetime.timedelta(seconds=wait)
 
-    def new_order(self, csr_pem: bytes, *, replaces: str | None = None) -> messages.OrderResource:
-        """Create an order for every name in the CSR (RFC 8555 §7.4).
+    @property
+    def profiles(self) -> dict[str, str]:
+        """The certificate profiles the CA offers (name -> description); empty if none."""
+        offered = getattr(self._acme.directory.meta, "profiles", None)
+        return dict(offered or {})
+
+    def new_order(
+        self, csr_pem: bytes, *, replaces: str | None = None, profile: str | None = None
+    ) -> messages.OrderResource:
+        """Create an order for every name in the CSR (RFC 8555 §7.4), with the ACME profile
+        `profile` if given (raising UsageError when the CA does not offer it).
 
         `replaces` names the certificate this one renews (RFC 9773 §5), so the CA can link
         them; a CA that refuses it gets the order again without it.
         """
+        if profile:
+            offered = self.profiles
+            if profile not in offered:
+                raise UsageError(
+                    f"the CA at {self.server} offers no profile {profile!r}: "
+                    + (f"it offers {', '.join(sorted(offered))}" if offered else "it offers none")
+                    + "; change --profile"
+                )
         if replaces and self.renewal_info_url:
             try:
-                return self._new_order_replacing(csr_pem, replaces)
+                return self._new_order_replacing(csr_pem, replaces, profile)
             except AcmeError as err:
                 log.info("the CA did not accept `replaces` (%s); ordering without it", err)
         try:
-            return self._acme.new_order(csr_pem)
+            return self._acme.new_order(csr_pem, profile=profile)
         except Exception as err:
             raise _translate(err, self.server, "creating the order") from err
 
-    def _new_order_replacing(self, csr_pem: bytes, replaces: str) -> messages.OrderResource:
+    def _new_order_replacing(
+        self, csr_pem: bytes, replaces: str, profile: str | None
+    ) -> messages.OrderResource:
         from cryptography import x509
 
         csr = x509.load_pem_x509_csr(csr_pem)
@@ -219,7 +255,9 @@ class AcmeSession:
         try:
             response = self._acme.net.post(
                 self._acme.directory["newOrder"],
-                _NewOrderReplacing(identifiers=identifiers, replaces=replaces),
+                _NewOrderReplacing(
+                    identifiers=identifiers, replaces=replaces, profile=profile or ""
+                ),
                 new_nonce_url=self._acme.directory["newNonce"],
             )
             body = messages.Order.from_json(response.json())
@@ -294,8 +332,20 @@ class AcmeSession:
                     raise AcmeError(_failed_authorization(body))
                 interval = self._pause(response, interval, deadline, f"validation of {name}")
 
-    def finalize(self, order: messages.OrderResource, csr_pem: bytes, deadline: float) -> str:
-        """Submit the CSR and return the certificate chain PEM once the order is valid (§7.4)."""
+    def finalize(
+        self,
+        order: messages.OrderResource,
+        csr_pem: bytes,
+        deadline: float,
+        *,
+        preferred_chain: str | None = None,
+    ) -> str:
+        """Submit the CSR and return the certificate chain PEM once the order is valid (§7.4).
+
+        With `preferred_chain`, the CA's alternate chains (§7.4.2, Link rel="alternate") are
+        fetched too and the first whose topmost certificate was issued by a CA of that common
+        name is returned; when none matches, the default chain, with a notice.
+        """
         try:
             response = self._acme.net.post(
                 order.body.finalize,
@@ -309,12 +359,91 @@ class AcmeSession:
             body = messages.Order.from_json(response.json())
             if body.status == messages.STATUS_VALID and body.certificate:
                 certificate = self._post_as_get(body.certificate, "downloading the certificate")
-                return certificate.text
+                if not preferred_chain:
+                    return certificate.text
+                chains = [certificate.text] + [
+                    self._post_as_get(url, "downloading an alternate chain").text
+                    for url in self._acme._get_links(certificate, "alternate")
+                ]
+                return choose_chain(chains, preferred_chain)
             if body.status == messages.STATUS_INVALID:
                 detail = body.error.detail if body.error is not None else "no reason given"
                 raise AcmeError(f"the CA refused to issue the certificate: {detail}")
             interval = self._pause(response, interval, deadline, "issuance")
             response = self._post_as_get(order.uri, "checking the order")
+
+    @property
+    def account_uri(self) -> str | None:
+        account = self._acme.net.account
+        return None if account is None else str(account.uri)
+
+    def _account(self) -> messages.RegistrationResource:
+        account = self._acme.net.account
+        if account is None:
+            raise AcmeError(f"no account at {self.server}: run `acmecf account register`")
+        return account
+
+    def registration(self) -> messages.Registration:
+        """The account as the CA sees it now (status, contact)."""
+        try:
+            account = self._acme.query_registration(self._account())
+        except Exception as err:
+            raise _translate(err, self.server, "reading the account") from err
+        return account.body
+
+    def update_email(self, email: str | None) -> messages.Registration:
+        """Replace the account's contact addresses (RFC 8555 §7.3.2)."""
+        contact = (f"mailto:{email}",) if email else ()
+        try:
+            account = self._acme.update_registration(
+                self._account(), messages.Registration(contact=contact)
+            )
+        except Exception as err:
+            raise _translate(err, self.server, "updating the account") from err
+        return account.body
+
+    def deactivate(self) -> None:
+        """Deactivate the account for good (RFC 8555 §7.3.6)."""
+        try:
+            self._acme.deactivate_registration(self._account())
+        except Exception as err:
+            raise _translate(err, self.server, "deactivating the account") from err
+
+    def rollover_key(self, new_key_pem: bytes) -> None:
+        """Switch the account to a new key (RFC 8555 §7.3.5): an inner JWS signed by the new
+        key, carried in a request signed by the old one. Raises AcmeError on refusal."""
+        from acme import jws
+
+        new_key = _jwk(new_key_pem)
+        url = self._acme.directory["keyChange"]
+        change = {
+            "account": self.account_uri,
+            "oldKey": self._account_key.public_key().to_partial_json(),
+        }
+        inner = jws.JWS.sign(
+            json.dumps(change).encode(),
+            key=new_key,
+            alg=ES256 if isinstance(new_key, JWKEC) else RS256,
+            nonce=None,
+            url=url,
+        )
+        try:
+            self._acme.net.post(url, inner, new_nonce_url=self._acme.directory["newNonce"])
+        except Exception as err:
+            raise _translate(err, self.server, "changing the account key") from err
+        self._account_key = new_key
+        self._acme.net.key = new_key
+        self._acme.net.alg = ES256 if isinstance(new_key, JWKEC) else RS256
+
+    def revoke(self, certificate_pem: bytes, reason: int) -> None:
+        """Revoke a certificate this account obtained (RFC 8555 §7.6)."""
+        from cryptography import x509
+
+        certificate = x509.load_pem_x509_certificate(certificate_pem)
+        try:
+            self._acme.revoke(certificate, reason)
+        except Exception as err:
+            raise _translate(err, self.server, "revoking the certificate") from err
 
     def _pause(
         self, response: requests.Response, interval: float, deadline: float, what: str
@@ -335,6 +464,49 @@ class AcmeSession:
             return self._acme.net.post(url, None, new_nonce_url=self._acme.directory["newNonce"])
         except Exception as err:
             raise _translate(err, self.server, action) from err
+
+
+def revoke_with_certificate_key(
+    server: str, ca_bundle: str | None, certificate_pem: bytes, key_pem: bytes, reason: int
+) -> None:
+    """Revoke a certificate by proving possession of its own private key (RFC 8555 §7.6),
+    for when the account is lost; no account is needed."""
+    from cryptography import x509
+
+    key = _jwk(key_pem)
+    network = _Network(
+        key,
+        alg=ES256 if isinstance(key, JWKEC) else RS256,
+        user_agent=USER_AGENT,
+        verify_ssl=_trust(ca_bundle),  # type: ignore[arg-type]
+        timeout=30,
+    )
+    try:
+        directory = client.ClientV2.get_directory(server, network)
+        client.ClientV2(directory, network).revoke(
+            x509.load_pem_x509_certificate(certificate_pem), reason
+        )
+    except Exception as err:
+        raise _translate(err, server, "revoking the certificate") from err
+
+
+def choose_chain(chains: list[str], issuer_name: str) -> str:
+    """The first chain whose topmost certificate was issued by a CA named `issuer_name`
+    (the common name, as certbot's --preferred-chain matches it); else the first chain."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    for chain in chains:
+        certificates = x509.load_pem_x509_certificates(chain.encode())
+        top = certificates[-1]
+        names = top.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if any(str(n.value) == issuer_name for n in names):
+            return chain
+    log.warning(
+        "no chain offered by the CA ends at an issuer named %r; using the default chain",
+        issuer_name,
+    )
+    return chains[0]
 
 
 def _jwk(key_pem: bytes) -> JWK:

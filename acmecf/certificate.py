@@ -37,6 +37,13 @@ def generate_key(key_type: str) -> PrivateKey:
     raise UsageError(f"unknown key type {key_type!r}: use one of {', '.join(KEY_TYPES)}")
 
 
+def key_type_of(key: PrivateKey) -> str:
+    """The KEY_TYPES name of `key` (e.g. "ecdsa-p256", "rsa-2048")."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return f"ecdsa-p{key.curve.key_size}"
+    return f"rsa-{key.key_size}"
+
+
 def key_pem(key: PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
@@ -52,20 +59,25 @@ def load_key(pem: bytes) -> PrivateKey:
     return key
 
 
-def make_csr(key: PrivateKey, names: list[str]) -> bytes:
-    """A PEM CSR for `names` (all in the SAN; the first also as CN when it fits in 64 chars)."""
+def make_csr(key: PrivateKey, names: list[str], *, must_staple: bool = False) -> bytes:
+    """A PEM CSR for `names` (all in the SAN; the first also as CN when it fits in 64 chars),
+    asking for the OCSP Must-Staple TLS feature (RFC 7633) when `must_staple`."""
     subject = (
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
         if len(names[0]) <= 64
         else x509.Name([])
     )
     signer: CertificateIssuerPrivateKeyTypes = key
-    csr = (
+    builder = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(subject)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-        .sign(signer, hashes.SHA256())
     )
+    if must_staple:
+        builder = builder.add_extension(
+            x509.TLSFeature([x509.TLSFeatureType.status_request]), critical=False
+        )
+    csr = builder.sign(signer, hashes.SHA256())
     return csr.public_bytes(serialization.Encoding.PEM)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from acmecf.certificate import Chain, generate_key, key_pem, make_csr, verify_chain
+from acmecf.certificate import Chain, generate_key, key_pem, load_key, make_csr, verify_chain
 from acmecf.cloudflare import RecordReceipt, Zone
 from acmecf.errors import AcmecfError
 from acmecf.names import challenge_name
@@ -53,6 +53,10 @@ class IssueRequest:
     propagation_timeout: float = 180.0
     validation_timeout: float = 300.0
     replaces: str | None = None  # ARI id of the certificate this one renews (RFC 9773 §5)
+    reuse_key_pem: bytes | None = None  # keep this private key instead of making a new one
+    must_staple: bool = False
+    profile: str | None = None
+    preferred_chain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,14 @@ def issue_certificate(
             targets[record_name] = target
             zones[target] = dns.zone_for(target).name
 
-    # 2. A fresh key and a CSR naming every name; order the certificate (RFC 8555 §7.4).
-    key = generate_key(request.key_type)
-    csr = make_csr(key, names)
+    # 2. A fresh key (or the kept one) and a CSR naming every name; order the certificate
+    #    (RFC 8555 §7.4).
+    key = (
+        load_key(request.reuse_key_pem) if request.reuse_key_pem else generate_key(request.key_type)
+    )
+    csr = make_csr(key, names, must_staple=request.must_staple)
     log.info("ordering a certificate for %s from %s", ", ".join(names), acme.server)
-    order = acme.new_order(csr, replaces=request.replaces)
+    order = acme.new_order(csr, replaces=request.replaces, profile=request.profile)
     challenges = acme.pending_challenges(order)
 
     receipts: list[RecordReceipt] = []
@@ -126,7 +133,7 @@ def issue_certificate(
             log.info("the CA validated %s", ", ".join(c.identifier for c in challenges))
 
         # 5. Finalize with the CSR and download the chain (RFC 8555 §7.4).
-        fullchain = acme.finalize(order, csr, deadline)
+        fullchain = acme.finalize(order, csr, deadline, preferred_chain=request.preferred_chain)
     finally:
         # 6. Remove exactly the records this run created: on success, failure or Ctrl-C.
         remove_records(dns, receipts)

@@ -30,7 +30,11 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         if os.environ.get("CI"):
             pytest.fail(f"end-to-end tests need Pebble in CI: {err}")
         pytest.skip(str(err))
-    bed = start_sandbox(tmp_path_factory.mktemp("sandbox"), zones=ZONES)
+    bed = start_sandbox(
+        tmp_path_factory.mktemp("sandbox"),
+        zones=ZONES,
+        pebble_env={"PEBBLE_ALTERNATE_ROOTS": "1"},  # a second chain, for --preferred-chain
+    )
     try:
         yield bed
     finally:

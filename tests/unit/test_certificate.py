@@ -82,3 +82,28 @@ def test_the_csr_names_every_name(ca: TinyCA) -> None:
     san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["example.com", "*.example.com"]
     assert csr.is_signature_valid
+
+
+def test_must_staple_is_asked_for_only_when_wanted() -> None:
+    from cryptography import x509
+
+    key = generate_key("ecdsa-p256")
+    plain = x509.load_pem_x509_csr(make_csr(key, ["example.com"]))
+    stapled = x509.load_pem_x509_csr(make_csr(key, ["example.com"], must_staple=True))
+    with pytest.raises(x509.ExtensionNotFound):
+        plain.extensions.get_extension_for_class(x509.TLSFeature)
+    feature = stapled.extensions.get_extension_for_class(x509.TLSFeature).value
+    assert list(feature) == [x509.TLSFeatureType.status_request]
+
+
+def test_the_preferred_chain_is_chosen_by_its_top_issuer() -> None:
+    from acmecf.acme_client import choose_chain
+
+    first, second = TinyCA("Old Root X1"), TinyCA("New Root X2")
+    key = ec.generate_private_key(ec.SECP256R1())
+    default = pem(first.leaf(key, ["example.com"]), first.intermediate).decode()
+    alternate = pem(second.leaf(key, ["example.com"]), second.intermediate).decode()
+    # The topmost certificate's issuer is what --preferred-chain names, as in certbot.
+    assert choose_chain([default, alternate], "New Root X2") == alternate
+    assert choose_chain([default, alternate], "Old Root X1") == default
+    assert choose_chain([default, alternate], "No Such CA") == default

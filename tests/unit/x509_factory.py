@@ -47,12 +47,12 @@ def pem(*certificates: x509.Certificate) -> bytes:
 
 
 class TinyCA:
-    def __init__(self) -> None:
+    def __init__(self, root_name: str = "Root") -> None:
         self.root_key = ec.generate_private_key(ec.SECP256R1())
-        self.root = make_certificate("Root", self.root_key, "Root", self.root_key, ca=True)
+        self.root = make_certificate(root_name, self.root_key, root_name, self.root_key, ca=True)
         self.intermediate_key = ec.generate_private_key(ec.SECP256R1())
         self.intermediate = make_certificate(
-            "Intermediate", self.intermediate_key, "Root", self.root_key, ca=True
+            "Intermediate", self.intermediate_key, root_name, self.root_key, ca=True
         )
 
     def leaf(self, key: ec.EllipticCurvePrivateKey, names: list[str]) -> x509.Certificate:
