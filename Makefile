@@ -22,6 +22,12 @@ unit: install
 e2e: system-deps install
 	$(BIN)/python -m pytest tests/e2e tests/testbed
 
+# The benchmark of issue 4 (see README, "Benchmarks"): acmecf beside certbot and lego, about
+# 10 minutes. The peers go into their own virtualenvs under bench/.venv-peers.
+.PHONY: bench
+bench: system-deps install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml

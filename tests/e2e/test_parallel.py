@@ -115,3 +115,43 @@ def test_one_worker_gives_the_same_results_as_the_default(
         versions = sorted(p.name for p in (acmecf.config_dir / "archive" / name).iterdir())
         assert len(versions) >= 2
     assert challenge_records(sandbox) == []
+
+
+def test_issue_batch_issues_every_certificate_of_the_file(
+    acmecf: Acmecf, sandbox: Sandbox, pebble_root: Path, tmp_path: Path
+) -> None:
+    batch = tmp_path / "certificates.txt"
+    batch.write_text(
+        "# one certificate per line\n"
+        "b1.example.com *.b1.example.com\n"
+        "shop: shop.example.net www.shop.example.net\n"
+        "\n"
+        "b3.example.com   # a comment after the names\n"
+    )
+    result = acmecf("issue", "--agree-tos", "--batch", str(batch), timeout=300)
+    assert result.code == 0, result.output
+    assert sorted(line.split()[1].rstrip(":") for line in result.stdout.splitlines()) == [
+        "b1.example.com",
+        "b3.example.com",
+        "shop",
+    ]
+    assert_valid_live_certificate(
+        acmecf.live("b1.example.com"), ["b1.example.com", "*.b1.example.com"], pebble_root
+    )
+    assert_valid_live_certificate(
+        acmecf.live("shop"), ["shop.example.net", "www.shop.example.net"], pebble_root
+    )
+    assert_valid_live_certificate(acmecf.live("b3.example.com"), ["b3.example.com"], pebble_root)
+    assert challenge_records(sandbox) == []
+
+
+def test_a_bad_batch_line_is_named_before_anything_is_done(
+    acmecf: Acmecf, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    batch = tmp_path / "certificates.txt"
+    batch.write_text("ok.example.com\nbad..example.com\n")
+    result = acmecf("issue", "--agree-tos", "--batch", str(batch))
+    assert result.code == 2
+    assert f"{batch} line 2: invalid name 'bad..example.com'" in result.stderr
+    assert sandbox.emulator.requests == []
+    assert not (acmecf.config_dir / "live").exists()
