@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from acmecf.acme_client import AcmeSession
     from acmecf.cloudflare import CloudflareApi, CloudflareDns
     from acmecf.issue import IssuedCertificate
+    from acmecf.origin_pull import ClientRenewal
     from acmecf.propagation import PropagationChecker
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 UTC = datetime.UTC
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
-DEFAULT_PARALLEL = 8
+DEFAULT_PARALLEL = 32
 
 # The certificate a worker thread is busy with, so log lines of parallel runs can name it.
 current_certificate: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -59,6 +60,7 @@ class RunOptions:
     run_deploy_hooks: bool = False  # in a dry run, deploy hooks run only when asked
     hook_timeout: float = 300.0
     parallel: int = DEFAULT_PARALLEL
+    eab: tuple[str, str] | None = None  # External Account Binding (kid, HMAC key), first run
 
 
 @dataclass
@@ -116,6 +118,7 @@ class Services:
                     email=config.email,
                     agree_tos=self.options.agree_tos,
                     ca_bundle=config.ca_bundle,
+                    eab=self.options.eab,
                     sleep=self.sleep,
                 )
         return sessions[server]
@@ -195,31 +198,46 @@ def obtain(certificate: StoredCertificate, services: Services) -> Outcome:
     config, options = certificate.config, services.options
     outcome = Outcome(config.cert_name)
     now = datetime.datetime.now(UTC)
+    renewal_info_url = None
     try:
-        acme = services.acme(config)
-        issued = issue_certificate(
-            IssueRequest(
-                names=list(config.names),
-                cert_name=config.cert_name,
-                key_type=config.key_type,
-                propagation_timeout=config.propagation_timeout,
-                replaces=certificate.state.ari_id,
-            ),
-            acme=acme,
-            dns=services.dns(config),
-            propagation=services.propagation(config),
-            store=services.store,
-            save=not options.dry_run,
-        )
+        if config.issuer == "cloudflare-origin-ca":
+            from acmecf.origin_ca import obtain_from_origin_ca
+
+            issued = obtain_from_origin_ca(
+                config, services.cloudflare(config), services.store, save=not options.dry_run
+            )
+        else:
+            acme = services.acme(config)
+            renewal_info_url = acme.renewal_info_url
+            issued = issue_certificate(
+                IssueRequest(
+                    names=list(config.names),
+                    cert_name=config.cert_name,
+                    key_type=config.key_type,
+                    propagation_timeout=config.propagation_timeout,
+                    replaces=certificate.state.ari_id,
+                    reuse_key_pem=_kept_key(config, services.store),
+                    must_staple=config.must_staple,
+                    profile=config.profile,
+                    preferred_chain=config.preferred_chain,
+                ),
+                acme=acme,
+                dns=services.dns(config),
+                propagation=services.propagation(config),
+                store=services.store,
+                save=not options.dry_run,
+            )
     except AcmecfError as err:
         outcome.error = err
         if not options.dry_run and services.store.renewal_path(config.cert_name).exists():
             state = dataclasses.replace(certificate.state, last_attempt=now, last_result=str(err))
             _save_quietly(services.store, StoredCertificate(config, state))
+        if not options.dry_run and not isinstance(err, Interrupted):
+            _run_failure_hooks(config, str(err), services, outcome)
         return outcome
     outcome.issued = issued
     if not options.dry_run:
-        state = _state_after_issue(issued, acme.renewal_info_url, now)
+        state = _state_after_issue(issued, renewal_info_url, now)
         services.store.save_renewal(StoredCertificate(config, state))
     if not options.dry_run or options.run_deploy_hooks:
         variables = certificate_environment(config.cert_name, config.names, issued.live.directory)
@@ -239,10 +257,16 @@ class RenewReport:
     not_due: list[tuple[str, Decision]] = field(default_factory=list)
     errors: list[tuple[str, AcmecfError]] = field(default_factory=list)  # before any order
     hook_errors: list[HookError] = field(default_factory=list)  # pre- and post-hooks
+    client_renewals: list[ClientRenewal] = field(default_factory=list)  # origin-pull clients
 
     @property
     def ok(self) -> bool:
-        return all(o.ok for o in self.outcomes) and not self.errors and not self.hook_errors
+        return (
+            all(o.ok for o in self.outcomes)
+            and not self.errors
+            and not self.hook_errors
+            and all(c.error is None for c in self.client_renewals)
+        )
 
 
 @dataclass(frozen=True)
@@ -279,7 +303,8 @@ def renew_due(
         name: decide(state, now(), days=selection.days, force=selection.force)
         for name, state in states.items()
     }
-    if not any(d.due or d.ari_check_needed for d in decisions.values()):
+    clients_due = _client_certificates_due(store, selection, now())
+    if not clients_due and not any(d.due or d.ari_check_needed for d in decisions.values()):
         report.not_due = list(decisions.items())
         return report
     if random_sleep > 0:
@@ -300,6 +325,8 @@ def renew_due(
                 due.append(certificate)
             else:
                 report.not_due.append((certificate.name, decision))
+        if clients_due:
+            report.client_renewals = _renew_client_certificates(store, services, selection, now())
         if not due:
             return report
         if pre_hook:
@@ -366,6 +393,39 @@ def _select(store: Store, selection: RenewSelection) -> list[StoredCertificate]:
     ]
 
 
+def _client_certificates_due(
+    store: Store, selection: RenewSelection, now: datetime.datetime
+) -> list[str]:
+    """Zones whose own-CA origin-pull client certificate is due; cheap when there are none
+    (the origin-pull module, and with it cryptography, is imported only if it has state)."""
+    if selection.cert_names or not (store.config_dir / "origin-pull").is_dir():
+        return []
+    from acmecf.origin_pull import client_certificates_due
+
+    if selection.force:
+        from acmecf.origin_pull import OriginPullFiles
+
+        return [s.zone_name for s in OriginPullFiles(store.config_dir).states() if s.uses_own_ca()]
+    return client_certificates_due(store.config_dir, now)
+
+
+def _renew_client_certificates(
+    store: Store, services: Services, selection: RenewSelection, now: datetime.datetime
+) -> list[ClientRenewal]:
+    from acmecf.origin_pull import renew_client_certificates
+    from acmecf.renewal import CertificateConfig
+
+    if services.options.dry_run:
+        return []
+
+    def api_for(credentials_file: str | None) -> CloudflareApi:
+        return services.cloudflare(
+            CertificateConfig(cert_name="origin-pull", names=(), credentials_file=credentials_file)
+        )
+
+    return renew_client_certificates(store.config_dir, api_for, now=now, force=selection.force)
+
+
 def _check_renewal_info(
     certificate: StoredCertificate,
     services: Services,
@@ -405,6 +465,53 @@ def _state_after_issue(
         last_result="ok",
         last_success=now,
     )
+
+
+def _kept_key(config: CertificateConfig, store: Store) -> bytes | None:
+    """The live private key, when the certificate keeps its key across renewals (--reuse-key)."""
+    from acmecf.certificate import key_type_of, load_key
+
+    if not config.reuse_key:
+        return None
+    try:
+        pem = store.live(config.cert_name).privkey.read_bytes()
+    except FileNotFoundError:
+        return None  # the first issuance makes the key that later ones keep
+    except OSError as err:
+        raise AcmecfError(
+            f"cannot read the key to reuse ({err.strerror}): check {store.config_dir}"
+        ) from err
+    if key_type_of(load_key(pem)) != config.key_type:
+        log.info(
+            "%s: the key type changed to %s: making a new key", config.cert_name, config.key_type
+        )
+        return None
+    return pem
+
+
+def _run_failure_hooks(
+    config: CertificateConfig, error: str, services: Services, outcome: Outcome
+) -> None:
+    """Tell someone: run the certificate's failure hooks with the error in the environment."""
+    from acmecf.config import redact
+    from acmecf.hooks import Hook
+
+    variables = {
+        "ACMECF_CERT_NAME": config.cert_name,
+        "ACMECF_DOMAINS": " ".join(config.names),
+        "ACMECF_ERROR": redact(error),
+    }
+    with services.hook_lock:
+        for command in config.failure_hooks:
+            try:
+                run_hook(
+                    Hook(command, shell=True),
+                    variables,
+                    what="failure hook",
+                    timeout=services.options.hook_timeout,
+                )
+            except HookError as err:
+                outcome.hook_errors.append(err)
 
 
 def _save_quietly(store: Store, certificate: StoredCertificate) -> None:

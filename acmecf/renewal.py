@@ -44,6 +44,12 @@ class CertificateConfig:
     nameserver_port: int | None = None
     propagation_timeout: float = 180.0
     deploy_hooks: tuple[str, ...] = ()
+    failure_hooks: tuple[str, ...] = ()
+    reuse_key: bool = False
+    preferred_chain: str | None = None
+    profile: str | None = None
+    must_staple: bool = False
+    issuer: str = "acme"  # or "cloudflare-origin-ca" (acmecf.origin_ca)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ def decide(
     """
     if force:
         return Decision(True, "forced")
+    if state.last_result == "revoked":
+        return Decision(True, "revoked")
     if state.not_after is None or state.not_before is None:
         return Decision(True, "no certificate issued yet")
     left = state.not_after - now
@@ -209,6 +217,12 @@ def load(path: Path) -> StoredCertificate:
             nameserver_port=section.get("nameserver_port"),
             propagation_timeout=float(section.get("propagation_timeout", 180.0)),
             deploy_hooks=tuple(data.get("hooks", {}).get("deploy", ())),
+            failure_hooks=tuple(data.get("hooks", {}).get("failure", ())),
+            reuse_key=bool(section.get("reuse_key", False)),
+            preferred_chain=section.get("preferred_chain"),
+            profile=section.get("profile"),
+            must_staple=bool(section.get("must_staple", False)),
+            issuer=str(section.get("issuer", "acme")),
         )
         raw_state = data.get("state", {})
         known = {f.name for f in dataclasses.fields(CertificateState)}
@@ -232,11 +246,13 @@ def dumps(certificate: StoredCertificate) -> str:
     ]
     for key in (
         "names", "key_type", "server", "email", "ca_bundle", "credentials_file", "zone_id",
-        "dns_resolvers", "nameserver_port", "propagation_timeout",
+        "dns_resolvers", "nameserver_port", "propagation_timeout", "issuer", "reuse_key",
+        "preferred_chain", "profile", "must_staple",
     ):  # fmt: skip
         lines.extend(_entry(key, getattr(config, key)))
     lines += ["", "[hooks]"]
     lines.extend(_entry("deploy", config.deploy_hooks))
+    lines.extend(_entry("failure", config.failure_hooks))
     lines += ["", "[state]"]
     for item in dataclasses.fields(CertificateState):
         lines.extend(_entry(item.name, getattr(state, item.name)))

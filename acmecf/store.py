@@ -336,6 +336,38 @@ class Store:
         directory = make_private_dir(self.account_dir(server_url))
         write_atomic(directory / "key.pem", key_pem, 0o600)
 
+    def stage_account_key(self, server_url: str, key_pem: bytes) -> Path:
+        """Write a replacement account key beside the current one (key rollover, step one)."""
+        directory = make_private_dir(self.account_dir(server_url))
+        pending = directory / "key.new.pem"
+        write_atomic(pending, key_pem, 0o600)
+        return pending
+
+    def commit_account_key(self, server_url: str, pending: Path) -> None:
+        """Make the staged key the account key (key rollover, once the CA has accepted it)."""
+        target = self.account_dir(server_url) / "key.pem"
+        try:
+            os.replace(pending, target)
+            _fsync_dir(target.parent)
+        except OSError as err:
+            raise StoreError(
+                f"the CA now knows the account by the key in {pending}, but it could not be "
+                f"moved to {target} ({err.strerror}): move it by hand"
+            ) from err
+
+    def retire_account(self, server_url: str) -> Path:
+        """Set a deactivated account's files aside; the next issuance registers anew."""
+        import datetime
+
+        directory = self.account_dir(server_url)
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        retired = directory.with_name(f"{directory.name}.deactivated-{stamp}")
+        try:
+            os.replace(directory, retired)
+        except OSError as err:
+            raise _store_error(directory, err) from err
+        return retired
+
     def save_account_info(self, server_url: str, info: dict[str, Any]) -> None:
         directory = make_private_dir(self.account_dir(server_url))
         write_atomic(directory / "account.json", json.dumps(info, indent=2).encode() + b"\n")

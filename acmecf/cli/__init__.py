@@ -4,7 +4,8 @@ Importing this package registers every command; each command module imports what
 lazily, inside its commands.
 """
 
-from acmecf.cli import certificates, sandbox  # noqa: F401  (registers the commands)
+import acmecf.cli.certbot  # noqa: F401  (registers import-certbot)
+from acmecf.cli import accounts, certificates, origin, sandbox  # noqa: F401  (registers the commands)
 from acmecf.cli.base import cli, main
 
 __all__ = ["cli", "main"]

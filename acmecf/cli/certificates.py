@@ -11,7 +11,7 @@ import click
 
 from acmecf.cli.base import EXIT_CODES, cli, common_options, log, run_command, store_from
 
-DEFAULT_PARALLEL = 8  # acmecf.renew.DEFAULT_PARALLEL, without importing it for --help
+DEFAULT_PARALLEL = 32  # acmecf.renew.DEFAULT_PARALLEL, without importing it for --help
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -20,7 +20,6 @@ DEFAULT_PARALLEL = 8  # acmecf.renew.DEFAULT_PARALLEL, without importing it for 
     "--domain",
     "domains",
     multiple=True,
-    required=True,
     metavar="NAME",
     help="A name for the certificate (repeat for more; '*.example.com' for a wildcard).",
 )
@@ -91,6 +90,47 @@ DEFAULT_PARALLEL = 8  # acmecf.renew.DEFAULT_PARALLEL, without importing it for 
     help="Shell command run after this certificate is issued or renewed (repeatable; stored).",
 )
 @click.option(
+    "--failure-hook",
+    "failure_hooks",
+    multiple=True,
+    metavar="CMD",
+    help="Shell command run when issuing or renewing this certificate fails, with "
+    "ACMECF_CERT_NAME, ACMECF_DOMAINS and ACMECF_ERROR set (repeatable; stored).",
+)
+@click.option(
+    "--reuse-key/--no-reuse-key",
+    default=False,
+    help="Keep the private key across renewals (for key pinning). Default: a new key each time.",
+)
+@click.option(
+    "--preferred-chain",
+    metavar="ISSUER_CN",
+    help="Prefer the alternate chain whose top certificate was issued by this CA name.",
+)
+@click.option(
+    "--profile", metavar="NAME", help="ACME certificate profile, e.g. classic or shortlived."
+)
+@click.option(
+    "--must-staple/--no-must-staple", default=False, help="Ask for the OCSP Must-Staple feature."
+)
+@click.option("--eab-kid", metavar="KID", help="External Account Binding key id (first run).")
+@click.option("--eab-hmac-key", metavar="KEY", help="External Account Binding HMAC key.")
+@click.option(
+    "--batch",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Issue many certificates at once: one per line, 'NAME [NAME...]' or "
+    "'CERT-NAME: NAME [NAME...]'; the other options apply to each.",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_PARALLEL,
+    show_default=True,
+    metavar="N",
+    help="With --batch: issue up to N certificates at once.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Do everything against the staging CA (or --server) but write nothing.",
@@ -102,6 +142,14 @@ DEFAULT_PARALLEL = 8  # acmecf.renew.DEFAULT_PARALLEL, without importing it for 
     show_default=True,
     metavar="DURATION",
     help="Stop a hook that runs longer.",
+)
+@click.option(
+    "--issuer",
+    type=click.Choice(["acme", "cloudflare-origin-ca"]),
+    default="acme",
+    show_default=True,
+    help="Who signs: the ACME CA (--server), or Cloudflare's Origin CA through the API "
+    "(trusted only by Cloudflare's edge; key types ecdsa-p256 or rsa-2048).",
 )
 @common_options
 @click.pass_context
@@ -123,6 +171,7 @@ def issue(ctx: click.Context, /, **options: Any) -> None:
       acmecf issue --staging -d www.example.com --key-type rsa-2048
       acmecf issue -d example.com --deploy-hook 'systemctl reload nginx'
       acmecf issue -d example.com --zone-id 023e105f4ecef8ad9ca31a8372d0c353
+      acmecf issue --issuer cloudflare-origin-ca -d example.com -d '*.example.com'
     """
     run_command(lambda o: _issue(ctx, o), options)
 
@@ -138,6 +187,12 @@ _STORED_OPTIONS = {
     "nameserver_port": "nameserver_port",
     "propagation_timeout": "propagation_timeout",
     "deploy_hooks": "deploy_hooks",
+    "issuer": "issuer",
+    "failure_hooks": "failure_hooks",
+    "reuse_key": "reuse_key",
+    "preferred_chain": "preferred_chain",
+    "profile": "profile",
+    "must_staple": "must_staple",
 }
 
 
@@ -147,46 +202,79 @@ def _issue(ctx: click.Context, options: dict[str, Any]) -> None:
     from click.core import ParameterSource
 
     from acmecf.config import parse_duration, parse_resolvers
-    from acmecf.names import normalize_names
-    from acmecf.renew import RunOptions, Services, obtain
+    from acmecf.errors import AcmecfError, UsageError
+    from acmecf.renew import RunOptions, Services, obtain, obtain_all
     from acmecf.renewal import CertificateConfig, CertificateState, StoredCertificate
-    from acmecf.store import check_cert_name
 
-    names = tuple(normalize_names(list(options["domains"])))
-    cert_name = check_cert_name(options["cert_name"] or names[0].removeprefix("*."))
+    wanted = _requested_certificates(options)
     parse_resolvers(options["dns_resolvers"])  # validate before any network call
     hook_timeout = parse_duration(options["hook_timeout"], "--hook-timeout")
     store = store_from(options)
-    existing = store.load_certificate(cert_name) if store.renewal_path(cert_name).exists() else None
 
     def given(name: str) -> bool:
         source = ctx.get_parameter_source(name)
         return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
-    # Options given now replace the stored ones; the others keep their stored values.
-    base = existing.config if existing else CertificateConfig(cert_name=cert_name, names=names)
-    changes: dict[str, Any] = {"names": names}
-    for option, setting in _STORED_OPTIONS.items():
-        if given(option) or existing is None:
-            value = options[option]
-            if option == "propagation_timeout":
-                value = parse_duration(value, "--propagation-timeout")
-            elif option == "cloudflare_credentials":
-                value = str(value) if value else None
-            elif isinstance(value, tuple | list):
-                value = tuple(value)
-            changes[setting] = value
-    if given("server") or given("staging") or existing is None:
-        changes["server"] = _server(options)
-    config = dataclasses.replace(base, **changes)
+    certificates = []
+    for cert_name, names in wanted:
+        existing = (
+            store.load_certificate(cert_name) if store.renewal_path(cert_name).exists() else None
+        )
+        # Options given now replace the stored ones; the others keep their stored values.
+        base = existing.config if existing else CertificateConfig(cert_name=cert_name, names=names)
+        changes: dict[str, Any] = {"names": names}
+        for option, setting in _STORED_OPTIONS.items():
+            if given(option) or existing is None:
+                value = options[option]
+                if option == "propagation_timeout":
+                    value = parse_duration(value, "--propagation-timeout")
+                elif option == "cloudflare_credentials":
+                    value = str(value) if value else None
+                elif isinstance(value, tuple | list):
+                    value = tuple(value)
+                changes[setting] = value
+        if given("server") or given("staging") or existing is None:
+            changes["server"] = _server(options)
+        config = dataclasses.replace(base, **changes)
+        if config.issuer == "cloudflare-origin-ca":
+            from acmecf.origin_ca import request_type_for
+
+            request_type_for(config.key_type)  # refuse a key type it cannot sign, before any call
+        state = existing.state if existing else CertificateState()
+        certificates.append(StoredCertificate(config, state))
+    eab = None
+    if options["eab_kid"] or options["eab_hmac_key"]:
+        if not (options["eab_kid"] and options["eab_hmac_key"]):
+            raise UsageError("External Account Binding needs both --eab-kid and --eab-hmac-key")
+        eab = (options["eab_kid"], options["eab_hmac_key"])
     run = RunOptions(
         agree_tos=options["agree_tos"],
         dry_run=options["dry_run"],
         run_deploy_hooks=options["run_deploy_hooks"],
         hook_timeout=hook_timeout,
+        eab=eab,
+        parallel=options["parallel"],
     )
-    certificate = StoredCertificate(config, existing.state if existing else CertificateState())
     services = Services(store, os.environ, run)
+    if len(certificates) > 1:
+        progress = Progress(enabled=sys.stderr.isatty() and not options["quiet"])
+        failed = []
+        with store.lock():
+            for done, outcome in enumerate(obtain_all(certificates, services), 1):
+                progress.clear()
+                print_outcome(outcome, dry_run=run.dry_run, quiet=options["quiet"], verb="issued")
+                progress.show(f"[{done}/{len(certificates)}] issued")
+                if not outcome.ok:
+                    failed.append(outcome.cert_name)
+        progress.clear()
+        log.debug("Cloudflare API calls: %d", services.cloudflare_api_calls())
+        if failed:
+            raise AcmecfError(
+                f"{len(failed)} of {len(certificates)} certificates failed: "
+                f"{', '.join(failed)} (see above)"
+            )
+        return
+    certificate = certificates[0]
     with store.lock():
         outcome = obtain(certificate, services)
     log.debug("Cloudflare API calls: %d", services.cloudflare_api_calls())
@@ -197,13 +285,55 @@ def _issue(ctx: click.Context, options: dict[str, Any]) -> None:
     if not options["quiet"]:
         verb = "would be issued (dry run, nothing written)" if run.dry_run else "issued"
         click.echo(
-            f"Certificate {cert_name} {verb} for {', '.join(names)}, "
+            f"Certificate {certificate.name} {verb} for {', '.join(certificate.config.names)}, "
             f"valid until {issued.chain.not_after:%Y-%m-%d %H:%M} UTC."
         )
         if not run.dry_run:
             click.echo(f"  fullchain: {issued.live.fullchain}")
             click.echo(f"  privkey:   {issued.live.privkey}")
-    _raise_hook_errors(cert_name, outcome.hook_errors)
+        if certificate.config.issuer == "cloudflare-origin-ca":
+            from acmecf.origin_ca import TRUST_NOTE
+
+            click.echo(TRUST_NOTE)
+    _raise_hook_errors(certificate.name, outcome.hook_errors)
+
+
+def _requested_certificates(options: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+    """(cert-name, names) of each certificate asked for: from -d, or one per --batch line."""
+    from acmecf.errors import UsageError
+    from acmecf.names import normalize_names
+    from acmecf.store import check_cert_name
+
+    batch = options["batch"]
+    if batch is None:
+        if not options["domains"]:
+            raise UsageError("no names given: pass -d NAME (or --batch FILE)")
+        names = tuple(normalize_names(list(options["domains"])))
+        return [(check_cert_name(options["cert_name"] or names[0].removeprefix("*.")), names)]
+    if options["domains"] or options["cert_name"]:
+        raise UsageError("--batch names every certificate: leave out -d and --cert-name")
+    try:
+        lines = batch.read_text().splitlines()
+    except OSError as err:
+        raise UsageError(f"cannot read --batch {batch}: {err.strerror}") from err
+    wanted: list[tuple[str, tuple[str, ...]]] = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        cert_name, colon, rest = text.partition(":")
+        fields = rest.split() if colon else text.split()
+        try:
+            names = tuple(normalize_names(fields))
+            name = check_cert_name(cert_name.strip() if colon else names[0].removeprefix("*."))
+        except UsageError as err:
+            raise UsageError(f"{batch} line {number}: {err}") from err
+        if any(name == other for other, _ in wanted):
+            raise UsageError(f"{batch} line {number}: certificate {name!r} is named twice")
+        wanted.append((name, names))
+    if not wanted:
+        raise UsageError(f"--batch {batch} names no certificate")
+    return wanted
 
 
 def _raise_hook_errors(cert_name: str, errors: list[Any]) -> None:
@@ -336,12 +466,24 @@ def _renew(options: dict[str, Any]) -> None:
         on_outcome=report_outcome,
     )
     progress.clear()
+    for client in report.client_renewals:
+        if client.error is not None:
+            click.echo(
+                f"failed origin-pull client certificate of {client.zone_name}: {client.error}",
+                err=True,
+            )
+        elif not options["quiet"] and client.not_after is not None:
+            click.echo(
+                f"renewed origin-pull client certificate of {client.zone_name}: valid until "
+                f"{client.not_after:%Y-%m-%d %H:%M} UTC"
+            )
     for hook_error in report.hook_errors:
         click.echo(f"failed: {hook_error}", err=True)
     if not report.outcomes and options["verbose"]:
         count = len(report.not_due)
         click.echo(f"nothing due ({count} certificate{'s' * (count != 1)} checked)")
     failed = [o.cert_name for o in report.outcomes if not o.ok]
+    failed += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
     if failed or report.hook_errors:
         names = ", ".join(failed) if failed else "a pre- or post-hook"
         raise AcmecfError(
@@ -349,10 +491,10 @@ def _renew(options: dict[str, Any]) -> None:
         )
 
 
-def print_outcome(outcome: Any, *, dry_run: bool, quiet: bool) -> None:
-    """One line per certificate: renewed (stdout) or failed, with the reason (stderr)."""
+def print_outcome(outcome: Any, *, dry_run: bool, quiet: bool, verb: str = "renewed") -> None:
+    """One line per certificate: renewed/issued (stdout) or failed, with the reason (stderr)."""
     if outcome.issued is not None and not quiet:
-        verb = "would renew (dry run)" if dry_run else "renewed"
+        verb = f"would be {verb} (dry run)" if dry_run else verb
         click.echo(
             f"{verb} {outcome.cert_name}: valid until "
             f"{outcome.issued.chain.not_after:%Y-%m-%d %H:%M} UTC"
@@ -389,6 +531,14 @@ def redact_text(text: str) -> str:
 
 @cli.command("list", epilog=EXIT_CODES)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--prometheus",
+    "prometheus_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write node_exporter textfile metrics (expiry, last renewal result) to FILE, "
+    "atomically.",
+)
 @common_options
 def list_certificates(**options: Any) -> None:
     """List the certificates acmecf manages, with expiry and next renewal.
@@ -397,6 +547,7 @@ def list_certificates(**options: Any) -> None:
     Examples:
       acmecf list
       acmecf list --json | jq '.[] | select(.days_left < 14)'
+      acmecf list --quiet --prometheus /var/lib/prometheus/node-exporter/acmecf.prom
     """
     run_command(_list, options)
 
@@ -408,6 +559,12 @@ def _list(options: dict[str, Any]) -> None:
     from acmecf.renewal import next_renewal
 
     store = store_from(options)
+    if options["prometheus_file"]:
+        from acmecf.metrics import write_metrics
+
+        write_metrics(store, options["prometheus_file"])
+        if options["quiet"]:
+            return
     now = datetime.datetime.now(datetime.UTC)
     rows: list[dict[str, Any]] = []
     for certificate in store.load_certificates():

@@ -221,7 +221,7 @@ def test_dry_run_changes_nothing_and_skips_hooks(
     result = acmecf("renew", "--force", "--dry-run")
 
     assert result.code == 0, result.output
-    assert "would renew (dry run) dry.example.com" in result.stdout
+    assert "would be renewed (dry run) dry.example.com" in result.stdout
     assert [r.method for r in sandbox.emulator.requests if r.method != "GET"] in (
         [],
         ["POST", "DELETE"],
@@ -316,3 +316,39 @@ def test_delete_asks_unless_told_yes(acmecf: Acmecf) -> None:
     unknown = acmecf("delete", "--cert-name", "gone.example.com", "--yes")
     assert unknown.code == 2
     assert "no certificate named 'gone.example.com'" in unknown.stderr
+
+
+def test_list_writes_prometheus_metrics_for_monitoring(
+    acmecf: Acmecf, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    token = sandbox.client_environment()["CLOUDFLARE_API_TOKEN"]
+    credentials = tmp_path / "cloudflare.ini"
+    credentials.write_text(f"dns_cloudflare_api_token = {token}\n")
+    credentials.chmod(0o600)
+    assert (
+        acmecf.issue(
+            "metrics.example.com", extra=("--cloudflare-credentials", str(credentials))
+        ).code
+        == 0
+    )
+    metrics = tmp_path / "textfile" / "acmecf.prom"
+    metrics.parent.mkdir()
+    result = acmecf("list", "--quiet", "--prometheus", str(metrics))
+    assert (result.code, result.stdout) == (0, "")
+    not_after = x509.load_pem_x509_certificate(
+        (acmecf.live("metrics.example.com") / "cert.pem").read_bytes()
+    ).not_valid_after_utc.timestamp()
+    lines = metrics.read_text().splitlines()
+    expiry = next(
+        line for line in lines if line.startswith("acmecf_certificate_expiry_timestamp_seconds{")
+    )
+    assert 'name="metrics.example.com"' in expiry
+    assert float(expiry.rsplit(" ", 1)[1]) == not_after
+    assert 'acmecf_certificate_last_renewal_success{name="metrics.example.com"} 1' in lines
+    credentials.write_text("dns_cloudflare_api_token = revoked-token-0123456789\n")
+    assert acmecf("renew", "--force").code == 1
+    assert acmecf("list", "--quiet", "--prometheus", str(metrics)).code == 0
+    assert 'acmecf_certificate_last_renewal_success{name="metrics.example.com"} 0' in (
+        metrics.read_text().splitlines()
+    )
+    assert [p.name for p in metrics.parent.iterdir()] == ["acmecf.prom"]

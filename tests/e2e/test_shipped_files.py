@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -146,3 +147,41 @@ def test_the_copy_hook_delivers_key_and_chain_and_reloads_the_far_side(
     assert (destination / "privkey.pem").read_bytes() == (live / "privkey.pem").read_bytes()
     assert (destination / "privkey.pem").stat().st_mode & 0o077 == 0
     assert log.read_text() == "ssh to a host\nnginx -t\nsystemctl reload nginx\n"
+
+
+def test_the_notification_hooks_report_a_failed_issuance(acmecf: Acmecf, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    mail = tmp_path / "mail.txt"
+    posted = tmp_path / "posted.txt"
+    (bin_dir / "sendmail").write_text(f"#!/bin/sh\ncat > {mail}\n")
+    (bin_dir / "curl").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {posted}\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    url_file = tmp_path / "webhook-url"
+    url_file.write_text("https://hooks.example.test/T000/B000\n")
+    hooks = ROOT / "examples" / "hooks"
+    result = acmecf.issue(
+        "alert.example.com",
+        "www.blocked.test",
+        extra=(
+            "--failure-hook",
+            str(hooks / "notify-mail"),
+            "--failure-hook",
+            str(hooks / "notify-webhook"),
+        ),
+        PATH=f"{bin_dir}:{os.environ['PATH']}",
+        NOTIFY_MAIL_TO="oncall@example.com",
+        NOTIFY_WEBHOOK_URL_FILE=str(url_file),
+    )
+    assert result.code == 1
+    message = mail.read_text()
+    assert "To: oncall@example.com" in message
+    assert "Subject: [acmecf] renewal of alert.example.com failed" in message
+    assert "Error:       the CA refused creating the order" in message
+    arguments = posted.read_text().splitlines()
+    assert arguments[-1] == "https://hooks.example.test/T000/B000"
+    body = json.loads(arguments[arguments.index("--data") + 1])
+    assert body["text"].startswith(
+        "acmecf: renewal of alert.example.com (alert.example.com www.blocked.test) failed"
+    )

@@ -237,3 +237,20 @@ def test_the_state_survives_the_json_cache() -> None:
     )
     assert state_from_json(state_to_json(state)) == state
     assert state_from_json(state_to_json(CertificateState())) == CertificateState()
+
+
+def test_the_issuer_is_remembered_and_defaults_to_acme(tmp_path: Path) -> None:
+    path = tmp_path / "example.com.toml"
+    origin_ca = StoredCertificate(
+        CertificateConfig(
+            cert_name="example.com", names=("example.com",), issuer="cloudflare-origin-ca"
+        )
+    )
+    path.write_text(dumps(origin_ca))
+    assert 'issuer = "cloudflare-origin-ca"' in path.read_text()
+    assert load(path).config.issuer == "cloudflare-origin-ca"
+    older = "\n".join(
+        line for line in dumps(origin_ca).splitlines() if not line.startswith("issuer")
+    )
+    path.write_text(older + "\n")
+    assert load(path).config.issuer == "acme", "files written before issue 5 stay ACME"
