@@ -19,7 +19,6 @@ import datetime
 import os
 import platform
 import shutil
-import socketserver
 import subprocess
 import sys
 import tempfile
@@ -50,7 +49,6 @@ def main() -> None:
     from acmecf.sandbox.testbed import start_sandbox
 
     started = time.monotonic()
-    quiet_connection_resets()
     options = scenarios.Options(
         runs=arguments.runs,
         startup_runs=arguments.startup_runs,
@@ -138,18 +136,6 @@ def main() -> None:
     print(f"\nwrote {arguments.json}; total time {elapsed / 60:.1f} min")
     failed = [row for row in rows if row.verdict in ("FAIL", "FAILED") and row.ours]
     sys.exit(1 if failed and arguments.strict else 0)
-
-
-def quiet_connection_resets() -> None:
-    """Keep the emulator's HTTP server from printing a traceback when a client resets a
-    keep-alive connection (lego's Go client does, as certbot exits): not an error."""
-    original = socketserver.BaseServer.handle_error
-
-    def handle_error(server: Any, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
-            original(server, request, client_address)
-
-    setattr(socketserver.BaseServer, "handle_error", handle_error)  # noqa: B010 (mypy rejects assigning a method)
 
 
 def parse_arguments() -> argparse.Namespace:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -83,16 +84,22 @@ def run_command(command: Callable[[dict[str, Any]], None], options: dict[str, An
     _setup_logging(
         debug=debug, verbose=bool(options.get("verbose")), quiet=bool(options.get("quiet"))
     )
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         command(options)
     except AcmecfError as err:
+        if _interrupted.is_set():
+            _fail(INTERRUPTED_MESSAGE, 130, debug)
         _fail(redact(str(err)), err.exit_code, debug)
     except (KeyboardInterrupt, _Interrupted):
-        _fail("interrupted; the live certificate is unchanged", 130, debug)
+        _fail(INTERRUPTED_MESSAGE, 130, debug)
     except click.exceptions.Exit:
         raise
     except Exception as err:  # a bug, or a failure we did not foresee
+        if _interrupted.is_set():
+            # A library wrapped the interruption in an error of its own (pydantic does, while
+            # the Cloudflare SDK builds its validators): it is still the interruption.
+            _fail(INTERRUPTED_MESSAGE, 130, debug)
         _fail(
             redact(f"unexpected error: {type(err).__name__}: {err}")
             + " (run again with --debug and report it)",
@@ -100,7 +107,28 @@ def run_command(command: Callable[[dict[str, Any]], None], options: dict[str, An
             debug,
         )
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def on_interrupt(callback: Callable[[], None]) -> None:
+    """Call `callback` when Ctrl-C or SIGTERM arrives (e.g. to cancel a run's waits)."""
+    _interrupt_callbacks.append(callback)
+
+
+INTERRUPTED_MESSAGE = "interrupted; the live certificate is unchanged"
+_interrupted = threading.Event()
+_interrupt_callbacks: list[Callable[[], None]] = []
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    """Remember the interruption, cancel the run's waits, and unwind the main thread."""
+    _interrupted.set()
+    for callback in _interrupt_callbacks:
+        callback()
+    if signum == signal.SIGTERM:
+        raise _Interrupted()
+    raise KeyboardInterrupt()
 
 
 def _fail(message: str, code: int, debug: bool) -> NoReturn:
@@ -110,10 +138,6 @@ def _fail(message: str, code: int, debug: bool) -> NoReturn:
         click.echo(redact(traceback.format_exc()), err=True)
     click.echo(f"acmecf: error: {message}", err=True)
     sys.exit(code)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise _Interrupted()
 
 
 class _RedactingFormatter(logging.Formatter):

@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from acmecf.cli.base import EXIT_CODES, cli, common_options, log, run_command, store_from
+from acmecf.cli.base import (
+    EXIT_CODES,
+    cli,
+    common_options,
+    log,
+    on_interrupt,
+    run_command,
+    store_from,
+)
 
 DEFAULT_PARALLEL = 32  # acmecf.renew.DEFAULT_PARALLEL, without importing it for --help
 
@@ -256,6 +264,7 @@ def _issue(ctx: click.Context, options: dict[str, Any]) -> None:
         parallel=options["parallel"],
     )
     services = Services(store, os.environ, run)
+    on_interrupt(services.cancel)
     if len(certificates) > 1:
         progress = Progress(enabled=sys.stderr.isatty() and not options["quiet"])
         failed = []
@@ -458,7 +467,7 @@ def _renew(options: dict[str, Any]) -> None:
 
     report = renew_due(
         store,
-        lambda: Services(store, os.environ, run),
+        lambda: _cancellable(Services(store, os.environ, run)),
         selection,
         pre_hook=options["pre_hook"],
         post_hook=options["post_hook"],
@@ -489,6 +498,11 @@ def _renew(options: dict[str, Any]) -> None:
         raise AcmecfError(
             f"{len(failed)} of {len(report.outcomes)} renewals failed: {names} (see above)"
         )
+
+
+def _cancellable(services: Any) -> Any:
+    on_interrupt(services.cancel)
+    return services
 
 
 def print_outcome(outcome: Any, *, dry_run: bool, quiet: bool, verb: str = "renewed") -> None:

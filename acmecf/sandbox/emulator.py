@@ -31,6 +31,7 @@ import math
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -2124,6 +2125,12 @@ class _HttpServer(http.server.ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-request (a killed process) is normal, not a fault."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Cut every kept-alive connection so no handler thread outlives the server."""
