@@ -175,6 +175,44 @@ def certificate_names(certificate: x509.Certificate) -> list[str]:
     return [n.lower() for n in san.get_values_for_type(x509.DNSName)]
 
 
+def self_signed_ca(
+    key: CertificateIssuerPrivateKeyTypes,
+    name: x509.Name,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    *,
+    path_length: int | None = 0,
+) -> x509.Certificate:
+    """A self-signed CA certificate for `key`: CA basic constraints, certificate and CRL
+    signing only, and a subject key identifier."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+
+
 def ari_certificate_id(certificate: x509.Certificate) -> str | None:
     """The certificate's identifier for ACME Renewal Information (RFC 9773 §4.1):
     base64url(authorityKeyIdentifier) "." base64url(serial number as DER integer content)."""

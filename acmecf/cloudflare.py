@@ -30,6 +30,8 @@ RECORD_COMMENT = "acmecf: ACME DNS-01 challenge, removed after validation"
 MAX_RATE_LIMIT_WAIT = 330.0
 TRANSIENT_RETRIES = 3
 ZONES_PER_PAGE = 50  # the most the API allows
+DNS_PERMISSION = "Zone > DNS > Edit"
+ZONE_READ_PERMISSION = "Zone > Zone > Read"
 WINDOW_MARGIN = 1.0
 
 _BAD_CREDENTIAL_CODES = {1000, 6003, 6111, 6103, 9103, 9106, 9109}
@@ -148,10 +150,18 @@ class CloudflareApi:
         self._client: Cloudflare | None = None
         self.requests = 0
 
-    def call(self, request: Callable[[Cloudflare], T], *, action: str, zone: Zone | None) -> T:
+    def call(
+        self,
+        request: Callable[[Cloudflare], T],
+        *,
+        action: str,
+        zone: Zone | None,
+        permission: str = DNS_PERMISSION,
+    ) -> T:
         """Run one API request: within the budget, waiting out 429s, retrying transient faults.
 
-        Raises CloudflareError (with the remedy) for anything else.
+        Raises CloudflareError (with the remedy) for anything else; a 403 on a zone names
+        `permission`, the token permission the endpoint needs.
         """
         import cloudflare
 
@@ -183,7 +193,7 @@ class CloudflareApi:
                     ) from err
                 self._sleep(0.5 * 2**transient)
             except cloudflare.APIStatusError as err:
-                raise _explain(err, action, zone, self.credentials) from err
+                raise _explain(err, action, zone, self.credentials, permission) from err
 
     def _sdk(self) -> Cloudflare:
         with self._client_lock:
@@ -333,6 +343,7 @@ class CloudflareDns:
                         ),
                         action="listing zones",
                         zone=None,
+                        permission=ZONE_READ_PERMISSION,
                     )
                     items = list(page.result or [])
                     zones.extend(Zone(item.id, item.name.lower()) for item in items)
@@ -368,11 +379,13 @@ class _Unreachable(CloudflareError):
     """The request may or may not have reached Cloudflare."""
 
 
-def _explain(err: Any, action: str, zone: Zone | None, credentials: Credentials) -> CloudflareError:
+def _explain(
+    err: Any, action: str, zone: Zone | None, credentials: Credentials, permission: str
+) -> CloudflareError:
     status = int(err.status_code)
     codes = {int(e.code) for e in (err.errors or []) if getattr(e, "code", None) is not None}
     detail = "; ".join(f"{e.code} {e.message}" for e in (err.errors or [])) or f"HTTP {status}"
-    where = zone.name or zone.id if zone is not None else "the zone"
+    where = (zone.name or zone.id) if zone is not None else "the account"
     if codes & _IDENTICAL_RECORD_CODES:
         return _IdenticalRecordExists(detail)
     if status == 404 and action.startswith("deleting"):
@@ -387,13 +400,13 @@ def _explain(err: Any, action: str, zone: Zone | None, credentials: Credentials)
             "Zone > DNS > Edit"
         )
     if status == 403:
-        if zone is None:
+        if permission == ZONE_READ_PERMISSION:
             return CloudflareError(
                 f"the token may not list zones ({detail}): give it Zone > Zone > Read, or pass "
                 "--zone-id with the zone's id"
             )
         return CloudflareError(
-            f"Cloudflare refused {action} ({detail}): the token needs Zone > DNS > Edit on {where}"
+            f"Cloudflare refused {action} ({detail}): the token needs {permission} on {where}"
         )
     if codes & _NO_ROUTE_CODES and zone is not None:
         return ZoneNotFoundError(
@@ -473,33 +486,6 @@ class OriginCACertificate:
     id: str
     certificate: str
     expires_on: str | None
-
-
-def _with_permission(
-    request: Callable[[Cloudflare], T], action: str, permission: str
-) -> Callable[[Cloudflare], T]:
-    """`request`, with a 403 that is about permissions (not a bad token) naming `permission`."""
-
-    def run(client: Cloudflare) -> T:
-        import cloudflare
-
-        try:
-            return request(client)
-        except cloudflare.PermissionDeniedError as err:
-            detail = "; ".join(f"{e.code} {e.message}" for e in (err.errors or [])) or "HTTP 403"
-            codes = {e.code for e in (err.errors or []) if isinstance(e.code, int)}
-            lowered = detail.lower()
-            if (
-                "invalid access token" in lowered
-                or "invalid api token" in lowered
-                or (codes & (_BAD_CREDENTIAL_CODES - {9109}))
-            ):
-                raise  # a bad credential: CloudflareApi.call explains it
-            raise CloudflareError(
-                f"Cloudflare refused {action} ({detail}): the token needs {permission} on the zone"
-            ) from err
-
-    return run
 
 
 class CloudflareZones:
@@ -591,12 +577,9 @@ class CloudflareZoneSettings:
         action = f"reading the zone setting {setting}"
         # https://developers.cloudflare.com/api/resources/zones/subresources/settings/methods/get/
         result = self._api.call(
-            _with_permission(
-                lambda client: client.zones.settings.get(setting, zone_id=zone.id),
-                action,
-                ZONE_SETTINGS_PERMISSION,
-            ),
+            lambda client: client.zones.settings.get(setting, zone_id=zone.id),
             action=action,
+            permission=ZONE_SETTINGS_PERMISSION,
             zone=zone,
         )
         return str(getattr(result, "value", ""))
@@ -605,12 +588,9 @@ class CloudflareZoneSettings:
         action = f"setting {setting} to {value}"
         # https://developers.cloudflare.com/api/resources/zones/subresources/settings/methods/edit/
         result = self._api.call(
-            _with_permission(
-                lambda client: client.zones.settings.edit(setting, zone_id=zone.id, value=value),
-                action,
-                ZONE_SETTINGS_PERMISSION,
-            ),
+            lambda client: client.zones.settings.edit(setting, zone_id=zone.id, value=value),
             action=action,
+            permission=ZONE_SETTINGS_PERMISSION,
             zone=zone,
         )
         return str(getattr(result, "value", value))
@@ -633,14 +613,11 @@ class CloudflareOriginPulls:
         action = "uploading the zone's origin-pull certificate"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/create/
         result = self._api.call(
-            _with_permission(
-                lambda client: client.origin_tls_client_auth.zone_certificates.create(
-                    zone_id=zone.id, certificate=certificate, private_key=private_key
-                ),
-                action,
-                SSL_PERMISSION,
+            lambda client: client.origin_tls_client_auth.zone_certificates.create(
+                zone_id=zone.id, certificate=certificate, private_key=private_key
             ),
             action=action,
+            permission=SSL_PERMISSION,
             zone=zone,
         )
         return _pull_certificate(result)
@@ -649,14 +626,11 @@ class CloudflareOriginPulls:
         action = "listing the zone's origin-pull certificates"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/list/
         items = self._api.call(
-            _with_permission(
-                lambda client: list(
-                    client.origin_tls_client_auth.zone_certificates.list(zone_id=zone.id)
-                ),
-                action,
-                SSL_PERMISSION,
+            lambda client: list(
+                client.origin_tls_client_auth.zone_certificates.list(zone_id=zone.id)
             ),
             action=action,
+            permission=SSL_PERMISSION,
             zone=zone,
         )
         return [_pull_certificate(item) for item in items]
@@ -666,14 +640,11 @@ class CloudflareOriginPulls:
         try:
             # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/delete/
             self._api.call(
-                _with_permission(
-                    lambda client: client.origin_tls_client_auth.zone_certificates.delete(
-                        certificate_id, zone_id=zone.id
-                    ),
-                    action,
-                    SSL_PERMISSION,
+                lambda client: client.origin_tls_client_auth.zone_certificates.delete(
+                    certificate_id, zone_id=zone.id
                 ),
                 action=action,
+                permission=SSL_PERMISSION,
                 zone=zone,
             )
         except _RecordMissing:
@@ -683,12 +654,9 @@ class CloudflareOriginPulls:
         action = "reading whether the zone's own origin-pull certificate is enabled"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/settings/methods/get/
         result = self._api.call(
-            _with_permission(
-                lambda client: client.origin_tls_client_auth.settings.get(zone_id=zone.id),
-                action,
-                SSL_PERMISSION,
-            ),
+            lambda client: client.origin_tls_client_auth.settings.get(zone_id=zone.id),
             action=action,
+            permission=SSL_PERMISSION,
             zone=zone,
         )
         return bool(getattr(result, "enabled", False))
@@ -698,14 +666,11 @@ class CloudflareOriginPulls:
         action = "enabling the zone's own origin-pull certificate"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/settings/methods/update/
         self._api.call(
-            _with_permission(
-                lambda client: client.origin_tls_client_auth.settings.update(
-                    zone_id=zone.id, enabled=enabled
-                ),
-                action,
-                SSL_PERMISSION,
+            lambda client: client.origin_tls_client_auth.settings.update(
+                zone_id=zone.id, enabled=enabled
             ),
             action=action,
+            permission=SSL_PERMISSION,
             zone=zone,
         )
 
@@ -715,14 +680,11 @@ class CloudflareOriginPulls:
         action = "uploading a hostname origin-pull certificate"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostname_certificates/methods/create/
         result = self._api.call(
-            _with_permission(
-                lambda client: client.origin_tls_client_auth.hostname_certificates.create(
-                    zone_id=zone.id, certificate=certificate, private_key=private_key
-                ),
-                action,
-                SSL_PERMISSION,
+            lambda client: client.origin_tls_client_auth.hostname_certificates.create(
+                zone_id=zone.id, certificate=certificate, private_key=private_key
             ),
             action=action,
+            permission=SSL_PERMISSION,
             zone=zone,
         )
         return _pull_certificate(result)
@@ -732,14 +694,11 @@ class CloudflareOriginPulls:
         try:
             # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostname_certificates/methods/delete/
             self._api.call(
-                _with_permission(
-                    lambda client: client.origin_tls_client_auth.hostname_certificates.delete(
-                        certificate_id, zone_id=zone.id
-                    ),
-                    action,
-                    SSL_PERMISSION,
+                lambda client: client.origin_tls_client_auth.hostname_certificates.delete(
+                    certificate_id, zone_id=zone.id
                 ),
                 action=action,
+                permission=SSL_PERMISSION,
                 zone=zone,
             )
         except _RecordMissing:
@@ -752,19 +711,14 @@ class CloudflareOriginPulls:
         action = f"configuring origin pulls for {hostname}"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostnames/methods/update/
         items = self._api.call(
-            _with_permission(
-                lambda client: list(
-                    client.origin_tls_client_auth.hostnames.update(
-                        zone_id=zone.id,
-                        config=[
-                            {"hostname": hostname, "cert_id": certificate_id, "enabled": enabled}
-                        ],
-                    )
-                ),
-                action,
-                SSL_PERMISSION,
+            lambda client: list(
+                client.origin_tls_client_auth.hostnames.update(
+                    zone_id=zone.id,
+                    config=[{"hostname": hostname, "cert_id": certificate_id, "enabled": enabled}],
+                )
             ),
             action=action,
+            permission=SSL_PERMISSION,
             zone=zone,
         )
         for item in items:
@@ -776,14 +730,9 @@ class CloudflareOriginPulls:
         action = f"reading origin pulls of {hostname}"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostnames/methods/get/
         item = self._api.call(
-            _with_permission(
-                lambda client: client.origin_tls_client_auth.hostnames.get(
-                    hostname, zone_id=zone.id
-                ),
-                action,
-                SSL_PERMISSION,
-            ),
+            lambda client: client.origin_tls_client_auth.hostnames.get(hostname, zone_id=zone.id),
             action=action,
+            permission=SSL_PERMISSION,
             zone=zone,
         )
         return _hostname_pull(item)
@@ -805,17 +754,14 @@ class CloudflareOriginCA:
         action = f"ordering an Origin CA certificate for {', '.join(hostnames)}"
         # https://developers.cloudflare.com/api/resources/origin_ca_certificates/methods/create/
         result = self._api.call(
-            _with_permission(
-                lambda client: client.origin_ca_certificates.create(
-                    csr=csr_pem,
-                    hostnames=hostnames,
-                    request_type=request_type,  # type: ignore[arg-type]
-                    requested_validity=validity_days,  # type: ignore[arg-type]
-                ),
-                action,
-                SSL_PERMISSION,
+            lambda client: client.origin_ca_certificates.create(
+                csr=csr_pem,
+                hostnames=hostnames,
+                request_type=request_type,  # type: ignore[arg-type]
+                requested_validity=validity_days,  # type: ignore[arg-type]
             ),
             action=action,
+            permission=SSL_PERMISSION,
             zone=None,
         )
         certificate = str(getattr(result, "certificate", "") or "")
@@ -830,13 +776,10 @@ class CloudflareOriginCA:
         try:
             # https://developers.cloudflare.com/api/resources/origin_ca_certificates/methods/delete/
             self._api.call(
-                _with_permission(
-                    lambda client: client.origin_ca_certificates.delete(certificate_id),
-                    action,
-                    SSL_PERMISSION,
-                ),
+                lambda client: client.origin_ca_certificates.delete(certificate_id),
                 action=action,  # starts with "deleting": a 404 means already gone
                 zone=None,
+                permission=SSL_PERMISSION,
             )
         except _RecordMissing:
             log.debug("Origin CA certificate %s was already revoked", certificate_id)

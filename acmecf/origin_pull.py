@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from acmecf.certificate import self_signed_ca
 from acmecf.errors import AcmecfError, CertificateError, StoreError
 from acmecf.store import make_private_dir, write_atomic
 
@@ -123,19 +124,7 @@ def create_private_ca(zone_name: str, now: datetime.datetime) -> tuple[rsa.RSAPr
             x509.NameAttribute(NameOID.COMMON_NAME, f"origin-pull CA for {zone_name}"[:64]),
         ]
     )
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + CA_LIFETIME)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )
+    certificate = self_signed_ca(key, name, now - datetime.timedelta(minutes=5), now + CA_LIFETIME)
     return key, certificate.public_bytes(serialization.Encoding.PEM)
 
 
@@ -163,7 +152,7 @@ def issue_client_certificate(
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(min(now + CLIENT_LIFETIME, ca.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(_CLIENT_KEY_USAGE, critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
         .add_extension(
@@ -174,18 +163,17 @@ def issue_client_certificate(
     return key, certificate.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=not cert_sign,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
+_CLIENT_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=True,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
 
 
 def _key_pem(key: rsa.RSAPrivateKey) -> bytes:

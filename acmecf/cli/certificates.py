@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import click
 
 from acmecf.cli.base import (
     EXIT_CODES,
+    F,
     cli,
     common_options,
     log,
@@ -20,6 +22,52 @@ from acmecf.cli.base import (
 )
 
 DEFAULT_PARALLEL = 32  # acmecf.renew.DEFAULT_PARALLEL, without importing it for --help
+
+
+def _run_options(*, dry_run: str, parallel: str) -> Callable[[F], F]:
+    """The options `issue` and `renew` share about how a run goes."""
+
+    def decorate(function: F) -> F:
+        options = [
+            click.option("--dry-run", is_flag=True, help=dry_run),
+            click.option(
+                "--run-deploy-hooks", is_flag=True, help="With --dry-run: run deploy hooks anyway."
+            ),
+            click.option(
+                "--hook-timeout",
+                default="5m",
+                show_default=True,
+                metavar="DURATION",
+                help="Stop a hook that runs longer.",
+            ),
+            click.option(
+                "--parallel",
+                type=click.IntRange(1, 64),
+                default=DEFAULT_PARALLEL,
+                show_default=True,
+                metavar="N",
+                help=parallel,
+            ),
+        ]
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _run_settings(options: dict[str, Any], **extra: Any) -> Any:
+    """The RunOptions those shared options describe."""
+    from acmecf.config import parse_duration
+    from acmecf.renew import RunOptions
+
+    return RunOptions(
+        dry_run=options["dry_run"],
+        run_deploy_hooks=options["run_deploy_hooks"],
+        hook_timeout=parse_duration(options["hook_timeout"], "--hook-timeout"),
+        parallel=options["parallel"],
+        **extra,
+    )
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -130,26 +178,9 @@ DEFAULT_PARALLEL = 32  # acmecf.renew.DEFAULT_PARALLEL, without importing it for
     help="Issue many certificates at once: one per line, 'NAME [NAME...]' or "
     "'CERT-NAME: NAME [NAME...]'; the other options apply to each.",
 )
-@click.option(
-    "--parallel",
-    type=click.IntRange(1, 64),
-    default=DEFAULT_PARALLEL,
-    show_default=True,
-    metavar="N",
-    help="With --batch: issue up to N certificates at once.",
-)
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Do everything against the staging CA (or --server) but write nothing.",
-)
-@click.option("--run-deploy-hooks", is_flag=True, help="With --dry-run: run deploy hooks anyway.")
-@click.option(
-    "--hook-timeout",
-    default="5m",
-    show_default=True,
-    metavar="DURATION",
-    help="Stop a hook that runs longer.",
+@_run_options(
+    dry_run="Do everything against the staging CA (or --server) but write nothing.",
+    parallel="With --batch: issue up to N certificates at once.",
 )
 @click.option(
     "--issuer",
@@ -211,12 +242,11 @@ def _issue(ctx: click.Context, options: dict[str, Any]) -> None:
 
     from acmecf.config import parse_duration, parse_resolvers
     from acmecf.errors import AcmecfError, UsageError
-    from acmecf.renew import RunOptions, Services, obtain, obtain_all
+    from acmecf.renew import Services, obtain, obtain_all
     from acmecf.renewal import CertificateConfig, CertificateState, StoredCertificate
 
     wanted = _requested_certificates(options)
     parse_resolvers(options["dns_resolvers"])  # validate before any network call
-    hook_timeout = parse_duration(options["hook_timeout"], "--hook-timeout")
     store = store_from(options)
 
     def given(name: str) -> bool:
@@ -255,14 +285,7 @@ def _issue(ctx: click.Context, options: dict[str, Any]) -> None:
         if not (options["eab_kid"] and options["eab_hmac_key"]):
             raise UsageError("External Account Binding needs both --eab-kid and --eab-hmac-key")
         eab = (options["eab_kid"], options["eab_hmac_key"])
-    run = RunOptions(
-        agree_tos=options["agree_tos"],
-        dry_run=options["dry_run"],
-        run_deploy_hooks=options["run_deploy_hooks"],
-        hook_timeout=hook_timeout,
-        eab=eab,
-        parallel=options["parallel"],
-    )
+    run = _run_settings(options, agree_tos=options["agree_tos"], eab=eab)
     services = Services(store, os.environ, run)
     on_interrupt(services.cancel)
     if len(certificates) > 1:
@@ -386,12 +409,6 @@ def _server(options: dict[str, Any]) -> str:
     help="Renew when fewer than N days are left, instead of the CA's window.",
 )
 @click.option("--force", is_flag=True, help="Renew even what is not due.")
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Renew against the staging CA (or the stored server) but write nothing.",
-)
-@click.option("--run-deploy-hooks", is_flag=True, help="With --dry-run: run deploy hooks anyway.")
 @click.option("--pre-hook", metavar="CMD", help="Run once before the first renewal of this run.")
 @click.option("--post-hook", metavar="CMD", help="Run once after renewals, if any happened.")
 @click.option(
@@ -401,20 +418,9 @@ def _server(options: dict[str, Any]) -> str:
     help="Sleep a random time up to this before renewing (for cron; timers use "
     "RandomizedDelaySec). Only when something is due.",
 )
-@click.option(
-    "--hook-timeout",
-    default="5m",
-    show_default=True,
-    metavar="DURATION",
-    help="Stop a hook that runs longer.",
-)
-@click.option(
-    "--parallel",
-    type=click.IntRange(1, 64),
-    default=DEFAULT_PARALLEL,
-    show_default=True,
-    metavar="N",
-    help="Renew up to N certificates at once, overlapping their DNS and CA waits.",
+@_run_options(
+    dry_run="Renew against the staging CA (or the stored server) but write nothing.",
+    parallel="Renew up to N certificates at once, overlapping their DNS and CA waits.",
 )
 @common_options
 def renew(**options: Any) -> None:
@@ -439,7 +445,7 @@ def renew(**options: Any) -> None:
 def _renew(options: dict[str, Any]) -> None:
     from acmecf.config import parse_duration
     from acmecf.errors import AcmecfError
-    from acmecf.renew import Outcome, RenewSelection, RunOptions, Services, renew_due
+    from acmecf.renew import Outcome, RenewSelection, Services, renew_due
     from acmecf.store import check_cert_name
 
     selection = RenewSelection(
@@ -450,14 +456,8 @@ def _renew(options: dict[str, Any]) -> None:
     random_sleep = 0.0
     if options["random_sleep"].strip() not in ("0", "0s", ""):
         random_sleep = parse_duration(options["random_sleep"], "--random-sleep")
-    hook_timeout = parse_duration(options["hook_timeout"], "--hook-timeout")
     store = store_from(options)
-    run = RunOptions(
-        dry_run=options["dry_run"],
-        run_deploy_hooks=options["run_deploy_hooks"],
-        hook_timeout=hook_timeout,
-        parallel=options["parallel"],
-    )
+    run = _run_settings(options)
     progress = Progress(enabled=sys.stderr.isatty() and not options["quiet"])
 
     def report_outcome(outcome: Outcome, done: int, total: int) -> None:

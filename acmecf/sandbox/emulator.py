@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from acmecf.certificate import self_signed_ca
 from acmecf.sandbox.dns_server import (
     RESOLVER_ADDRESS,
     DnsQuery,
@@ -687,6 +688,19 @@ class CloudflareEmulator:
         with self._lock:
             self._injected_limits = count
             self._injected_retry_after = retry_after
+
+    @property
+    def rate_limit(self) -> tuple[int, float]:
+        """The per-credential limit: (requests, window seconds)."""
+        return self._rate_limit, self._rate_window
+
+    def set_rate_limit(self, limit: int, window: float) -> None:
+        """Change the per-credential limit and forget the requests counted so far, so a test
+        measures only what comes next (other processes' requests are not its to account for)."""
+        with self._lock:
+            self._rate_limit, self._rate_window = limit, window
+            self._usage.clear()
+            self._blocked_until.clear()
 
     def records(self, *, type: str | None = None, zone: str | None = None) -> list[dict[str, Any]]:
         """The current (API-level, not yet propagated) records in API JSON shape."""
@@ -1552,33 +1566,12 @@ class CloudflareEmulator:
                 ]
             )
             now = datetime.now(UTC)
-            root = (
-                x509.CertificateBuilder()
-                .subject_name(name)
-                .issuer_name(name)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now.replace(year=now.year - 1))
-                .not_valid_after(now.replace(year=now.year + 20))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=2), critical=True)
-                .add_extension(
-                    x509.KeyUsage(
-                        digital_signature=True,
-                        content_commitment=False,
-                        key_encipherment=False,
-                        data_encipherment=False,
-                        key_agreement=False,
-                        key_cert_sign=True,
-                        crl_sign=True,
-                        encipher_only=False,
-                        decipher_only=False,
-                    ),
-                    critical=True,
-                )
-                .add_extension(
-                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-                )
-                .sign(key, hashes.SHA256())
+            root = self_signed_ca(
+                key,
+                name,
+                now.replace(year=now.year - 1),
+                now.replace(year=now.year + 20),
+                path_length=2,
             )
             self._tls.origin_roots[kind] = (key, root)
         return self._tls.origin_roots[kind]

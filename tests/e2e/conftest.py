@@ -122,3 +122,10 @@ def challenge_records(sandbox: Sandbox) -> list[dict[str, object]]:
         for r in sandbox.emulator.records(type="TXT")
         if str(r["name"]).startswith("_acme-challenge")
     ]
+
+
+def credentials_file(path: Path, token: str, mode: int = 0o600) -> Path:
+    """A certbot-style Cloudflare credentials file holding `token`, with `mode`."""
+    path.write_text(f"dns_cloudflare_api_token = {token}\n")
+    path.chmod(mode)
+    return path

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from acmecf.sandbox.testbed import Sandbox
 
-from .conftest import Acmecf, challenge_records
+from .conftest import Acmecf, challenge_records, credentials_file
 
 
 def assert_valid_live_certificate(live: Path, names: list[str], pebble_root: Path) -> None:
@@ -260,9 +260,7 @@ def test_credentials_file_readable_by_others_is_refused(
     acmecf: Acmecf, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     token = sandbox.client_environment()["CLOUDFLARE_API_TOKEN"]
-    credentials = tmp_path / "cloudflare.ini"
-    credentials.write_text(f"dns_cloudflare_api_token = {token}\n")
-    credentials.chmod(0o644)
+    credentials = credentials_file(tmp_path / "cloudflare.ini", token, 0o644)
     result = acmecf.issue(
         "www.example.com",
         extra=("--cloudflare-credentials", str(credentials)),
@@ -285,9 +283,7 @@ def test_a_stray_global_key_in_the_environment_does_not_hide_the_token(
 ) -> None:
     # The SDK would send X-Auth-Email instead of the token if it picked these up.
     token = sandbox.client_environment()["CLOUDFLARE_API_TOKEN"]
-    credentials = tmp_path / "cloudflare.ini"
-    credentials.write_text(f"dns_cloudflare_api_token = {token}\n")
-    credentials.chmod(0o600)
+    credentials = credentials_file(tmp_path / "cloudflare.ini", token)
     result = acmecf.issue(
         "env.example.com",
         extra=("--cloudflare-credentials", str(credentials)),

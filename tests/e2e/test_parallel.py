@@ -44,21 +44,13 @@ def public_key(live: Path) -> bytes:
 
 @contextlib.contextmanager
 def api_rate_limit(sandbox: Sandbox, limit: int, window: float) -> Iterator[None]:
-    """Shrink the emulator's real per-token limit (1200 per 300 s), starting from a clean
-    slate: what earlier processes sent is not this run's to account for."""
-    emulator = sandbox.emulator
-    saved = (emulator._rate_limit, emulator._rate_window)
-    with emulator._lock:
-        emulator._usage.clear()
-        emulator._blocked_until.clear()
-        emulator._rate_limit, emulator._rate_window = limit, window
+    """Shrink the emulator's real per-token limit (1200 per 300 s) for one block."""
+    saved = sandbox.emulator.rate_limit
+    sandbox.emulator.set_rate_limit(limit, window)
     try:
         yield
     finally:
-        with emulator._lock:
-            emulator._rate_limit, emulator._rate_window = saved
-            emulator._usage.clear()
-            emulator._blocked_until.clear()
+        sandbox.emulator.set_rate_limit(*saved)
 
 
 def test_twenty_certificates_in_one_run(

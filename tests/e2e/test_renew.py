@@ -13,7 +13,7 @@ from cryptography import x509
 
 from acmecf.sandbox.testbed import Sandbox
 
-from .conftest import Acmecf, challenge_records
+from .conftest import Acmecf, challenge_records, credentials_file
 from .test_issue import assert_valid_live_certificate
 
 ENV_DUMP = 'env | grep -E "^(ACMECF_|RENEWED_|CLOUDFLARE_)" | sort > {path}'
@@ -123,9 +123,7 @@ def test_one_broken_certificate_does_not_stop_the_others(
     acmecf: Acmecf, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     token = sandbox.client_environment()["CLOUDFLARE_API_TOKEN"]
-    credentials = tmp_path / "broken.ini"
-    credentials.write_text(f"dns_cloudflare_api_token = {token}\n")
-    credentials.chmod(0o600)
+    credentials = credentials_file(tmp_path / "broken.ini", token)
     assert acmecf.issue("good.example.com").code == 0
     assert (
         acmecf.issue(
@@ -322,9 +320,7 @@ def test_list_writes_prometheus_metrics_for_monitoring(
     acmecf: Acmecf, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     token = sandbox.client_environment()["CLOUDFLARE_API_TOKEN"]
-    credentials = tmp_path / "cloudflare.ini"
-    credentials.write_text(f"dns_cloudflare_api_token = {token}\n")
-    credentials.chmod(0o600)
+    credentials = credentials_file(tmp_path / "cloudflare.ini", token)
     assert (
         acmecf.issue(
             "metrics.example.com", extra=("--cloudflare-credentials", str(credentials))
