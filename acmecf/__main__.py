@@ -1,3 +1,3 @@
-from acmecf.cli import main
+from acmecf.main import main
 
 main()

@@ -1,16 +1,40 @@
-"""Domain names as they go into a certificate: validation and normalisation.
+"""Names: domain names as they go into a certificate, and certificate names (`--cert-name`).
 
-Owns the rules for what a certificate name may be. Does not touch the network.
+Owns the rules for what a domain in a certificate may be and what a certificate may be called
+(it becomes a directory and file name under the configuration directory, so it can never hold
+a `/`, a leading dot or a control character). Does not touch the network.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-from acmecf.errors import InvalidNameError
+from acmecf.errors import InvalidNameError, UsageError
 
 MAX_NAMES = 100
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_CERT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def check_cert_name(name: str, option: str = "--cert-name") -> str:
+    """Return `name` when it is safe as a certificate's directory and file name.
+
+    Letters, digits, dots, hyphens and underscores, starting with a letter or digit, at most
+    200 characters: never `/`, `..` alone, a leading dot or any control character. Raises
+    UsageError naming `option` otherwise.
+    """
+    if not isinstance(name, str) or not _CERT_NAME.fullmatch(name):
+        raise UsageError(
+            f"invalid {option} {name!r}: use letters, digits, dots, hyphens and underscores, "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def default_cert_name(names: list[str] | tuple[str, ...]) -> str:
+    """The certificate name used when none is given: the first name, without `*.`."""
+    return names[0].removeprefix("*.")
 
 
 def normalize_name(raw: str) -> str:
@@ -20,6 +44,8 @@ def normalize_name(raw: str) -> str:
     empty labels, bad characters, a label over 63 octets, a name over 253, a single label,
     an IP address, or a wildcard anywhere but as the whole leftmost label.
     """
+    if not isinstance(raw, str):
+        raise InvalidNameError(f"invalid name {raw!r}: not a string")
     name = raw.strip().rstrip(".").lower()
     if not name:
         raise InvalidNameError(f"invalid name {raw!r}: the name is empty")
@@ -42,7 +68,7 @@ def normalize_name(raw: str) -> str:
     if all(label.isdigit() for label in labels):
         raise InvalidNameError(f"invalid name {raw!r}: IP addresses cannot be validated by DNS-01")
     for label in labels:
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise InvalidNameError(
                 f"invalid name {raw!r}: label {label!r} may only hold letters, digits and inner "
                 "hyphens, 1 to 63 characters"
@@ -92,3 +118,17 @@ def _to_ascii(name: str) -> str:
     import idna  # comes with the requests stack the acme library depends on
 
     return idna.encode(name, uts46=True).decode("ascii")
+
+
+def zone_of(name: str, zones: Iterable[str]) -> str | None:
+    """The longest of `zones` that is `name` or a parent of it (the zone that holds it), or
+    None. Names are compared lower case, without a trailing dot."""
+    wanted = name.lower().rstrip(".")
+    best: str | None = None
+    for zone in zones:
+        candidate = zone.lower().rstrip(".")
+        if (wanted == candidate or wanted.endswith("." + candidate)) and (
+            best is None or len(candidate) > len(best)
+        ):
+            best = zone
+    return best

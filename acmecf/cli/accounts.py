@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-import sys
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from acmecf.cli.base import EXIT_CODES, F, cli, common_options, run_command, store_from
+from acmecf.cli.base import EXIT_CODES, Common, cli, common_options, run_command, say
+from acmecf.cli.options import (
+    CERT_NAME,
+    PEM_FILE,
+    choose_server,
+    eab_from,
+    eab_options,
+    server_options,
+)
+
+if TYPE_CHECKING:
+    from acmecf.acme.client import AcmeSession
 
 REVOCATION_REASONS = {
     "unspecified": 0,
@@ -19,27 +32,27 @@ REVOCATION_REASONS = {
 }
 
 
-def _server_options(function: F) -> F:
-    """Which CA: the options every account command shares."""
-    options = [
-        click.option(
-            "--server",
-            envvar="ACMECF_SERVER",
-            metavar="URL",
-            help="ACME directory URL. Default: Let's Encrypt production. Env: ACMECF_SERVER.",
-        ),
-        click.option("--staging", is_flag=True, help="Let's Encrypt's staging server."),
-        click.option(
-            "--ca-bundle",
-            envvar="ACMECF_CA_BUNDLE",
-            metavar="PEM",
-            type=click.Path(exists=True, dir_okay=False, resolve_path=True),
-            help="Trust this CA for the ACME server's HTTPS. Env: ACMECF_CA_BUNDLE.",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+@dataclass(frozen=True)
+class AccountOptions:
+    common: Common
+    server: str
+    ca_bundle: str | None
+    email: str | None = None
+    agree_tos: bool = False
+    eab: tuple[str, str] | None = None
+    yes: bool = False
+
+
+def _account_options(common: Common, kwargs: Mapping[str, Any]) -> AccountOptions:
+    return AccountOptions(
+        common=common,
+        server=choose_server(kwargs.get("server"), bool(kwargs.get("staging"))),
+        ca_bundle=kwargs.get("ca_bundle"),
+        email=kwargs.get("email"),
+        agree_tos=bool(kwargs.get("agree_tos")),
+        eab=eab_from(kwargs, os.environ) if "eab_kid" in kwargs else None,
+        yes=bool(kwargs.get("yes")),
+    )
 
 
 @cli.group(epilog=EXIT_CODES)
@@ -52,82 +65,83 @@ def account() -> None:
 
 
 @account.command("register", epilog=EXIT_CODES)
-@_server_options
+@server_options
 @click.option("--email", envvar="ACMECF_EMAIL", help="Contact address for expiry notices.")
 @click.option("--agree-tos", is_flag=True, required=True, help="Accept the CA's terms.")
-@click.option("--eab-kid", metavar="KID", help="External Account Binding key id from the CA.")
-@click.option(
-    "--eab-hmac-key", metavar="KEY", help="External Account Binding HMAC key (base64url)."
-)
+@eab_options
 @common_options
-def account_register(**options: Any) -> None:
+def account_register(**kwargs: Any) -> None:
     """Register an account at the CA (with External Account Binding when it requires one).
 
     \b
     Examples:
       acmecf account register --agree-tos --email ops@example.com
       acmecf account register --agree-tos --server https://acme.zerossl.com/v2/DV90 \\
-          --eab-kid KID --eab-hmac-key KEY
+          --eab-kid KID --eab-hmac-key-file /root/zerossl-hmac
     """
-    run_command(_register, options)
+    run_command(_register, kwargs, _account_options)
 
 
-def _register(options: dict[str, Any]) -> None:
+def _register(options: AccountOptions) -> None:
     session = _session(options, register=True)
-    if not options["quiet"]:
-        click.echo(f"account at {session.server}: {session.account_uri}")
+    if not options.common.quiet:
+        say(f"account at {session.server}: {session.account_uri}")
 
 
 @account.command("show", epilog=EXIT_CODES)
-@_server_options
+@server_options
 @common_options
-def account_show(**options: Any) -> None:
+def account_show(**kwargs: Any) -> None:
     """Show the account as the CA sees it: its URL, status and contact addresses.
 
     \b
     Example:
       acmecf account show --staging
     """
-    run_command(_show, options)
+    run_command(_show, kwargs, _account_options)
 
 
-def _show(options: dict[str, Any]) -> None:
+def _show(options: AccountOptions) -> None:
+    from acmecf.acme.accounts import registration as read_registration
+
     session = _session(options)
-    registration = session.registration()
-    click.echo(f"server:  {session.server}")
-    click.echo(f"account: {session.account_uri}")
-    click.echo(f"status:  {registration.status or 'valid'}")
+    registration = read_registration(session)
+    say(f"server:  {session.server}")
+    say(f"account: {session.account_uri}")
+    say(f"status:  {registration.status or 'valid'}")
     contacts = ", ".join(c.removeprefix("mailto:") for c in registration.contact) or "(none)"
-    click.echo(f"contact: {contacts}")
+    say(f"contact: {contacts}")
 
 
 @account.command("update", epilog=EXIT_CODES)
-@_server_options
+@server_options
 @click.option("--email", required=True, help="The new contact address ('' removes it).")
 @common_options
-def account_update(**options: Any) -> None:
+def account_update(**kwargs: Any) -> None:
     """Change the account's contact address.
 
     \b
     Example:
       acmecf account update --email new-ops@example.com
     """
-    run_command(_update, options)
+    run_command(_update, kwargs, _account_options)
 
 
-def _update(options: dict[str, Any]) -> None:
+def _update(options: AccountOptions) -> None:
+    from acmecf.acme.accounts import update_email
+
     session = _session(options)
-    registration = session.update_email(options["email"] or None)
+    registration = update_email(session, options.email or None)
     contacts = ", ".join(c.removeprefix("mailto:") for c in registration.contact) or "(none)"
-    if not options["quiet"]:
-        click.echo(f"contact of {session.account_uri}: {contacts}")
+    if not options.common.quiet:
+        say(f"contact of {session.account_uri}: {contacts}")
 
 
 @account.command("deactivate", epilog=EXIT_CODES)
-@_server_options
+@server_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @common_options
-def account_deactivate(**options: Any) -> None:
+def account_deactivate(**kwargs: Any) -> None:
     """Deactivate the account for good. Its certificates stay valid; the next issuance
     registers a new account.
 
@@ -135,52 +149,70 @@ def account_deactivate(**options: Any) -> None:
     Example:
       acmecf account deactivate --staging --yes
     """
-    run_command(_deactivate, options)
+    run_command(_deactivate, kwargs, _account_options)
 
 
-def _deactivate(options: dict[str, Any]) -> None:
+def _deactivate(options: AccountOptions) -> None:
+    from acmecf.acme.accounts import deactivate
+    from acmecf.cli.prompts import confirm
+
     session = _session(options)
-    _confirm(options, f"Deactivate the account {session.account_uri} for good?")
-    store = store_from(options)
-    with store.lock():
-        session.deactivate()
+    if not options.yes:
+        confirm(
+            f"Deactivate the account {session.account_uri} for good?",
+            refuse="refusing without confirmation: pass --yes",
+        )
+    store = options.common.store()
+    with store.lock("account"):
+        deactivate(session)
         kept = store.retire_account(session.server)
-    if not options["quiet"]:
-        click.echo(f"deactivated {session.account_uri}; its key is kept in {kept}")
+    if not options.common.quiet:
+        say(f"deactivated {session.account_uri}; its key is kept in {kept}")
 
 
 @account.command("rollover-key", epilog=EXIT_CODES)
-@_server_options
+@server_options
 @common_options
-def account_rollover_key(**options: Any) -> None:
+def account_rollover_key(**kwargs: Any) -> None:
     """Replace the account's key with a new one (for a key that may have leaked).
 
     \b
     Example:
       acmecf account rollover-key
     """
-    run_command(_rollover, options)
+    run_command(_rollover, kwargs, _account_options)
 
 
-def _rollover(options: dict[str, Any]) -> None:
+def _rollover(options: AccountOptions) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from acmecf.certificate import key_pem
+    from acmecf.acme.accounts import rollover_key
+    from acmecf.pki.keys import key_pem
 
     session = _session(options)
-    store = store_from(options)
+    store = options.common.store()
     new_key = key_pem(ec.generate_private_key(ec.SECP256R1()))
-    with store.lock():
+    with store.lock("account"):
         # The new key is on disk before the CA switches to it, so it cannot be lost.
         pending = store.stage_account_key(session.server, new_key)
-        session.rollover_key(new_key)
+        rollover_key(session, new_key)
         store.commit_account_key(session.server, pending)
-    if not options["quiet"]:
-        click.echo(f"the account {session.account_uri} now uses a new key")
+    if not options.common.quiet:
+        say(f"the account {session.account_uri} now uses a new key")
+
+
+@dataclass(frozen=True)
+class RevokeOptions:
+    common: Common
+    cert_name: str
+    reason: str
+    key_path: Path | None
+    delete: bool
+    ca_bundle: str | None
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.option("--cert-name", required=True, help="The certificate to revoke.")
+@click.option("--cert-name", required=True, type=CERT_NAME, help="The certificate to revoke.")
 @click.option(
     "--reason",
     type=click.Choice(list(REVOCATION_REASONS)),
@@ -198,11 +230,11 @@ def _rollover(options: dict[str, Any]) -> None:
     "--ca-bundle",
     envvar="ACMECF_CA_BUNDLE",
     metavar="PEM",
-    type=click.Path(exists=True, dir_okay=False, resolve_path=True),
+    type=PEM_FILE,
     help="Trust this CA for the ACME server's HTTPS. Env: ACMECF_CA_BUNDLE.",
 )
 @common_options
-def revoke(**options: Any) -> None:
+def revoke(**kwargs: Any) -> None:
     """Revoke a certificate at its CA; then offer to delete it (--delete for scripts).
 
     A revoked certificate that is kept is renewed by the next `acmecf renew`.
@@ -213,90 +245,100 @@ def revoke(**options: Any) -> None:
       acmecf revoke --cert-name example.com --reason keycompromise \\
           --key-path /etc/acmecf/live/example.com/privkey.pem
     """
-    run_command(_revoke, options)
+    run_command(
+        _revoke,
+        kwargs,
+        lambda common, kw: RevokeOptions(
+            common, kw["cert_name"], kw["reason"], kw["key_path"], kw["delete"], kw["ca_bundle"]
+        ),
+    )
 
 
-def _revoke(options: dict[str, Any]) -> None:
+def _revoke(options: RevokeOptions) -> None:
     import dataclasses
     import datetime
-    import os
 
-    from acmecf.acme_client import AcmeSession, revoke_with_certificate_key
-    from acmecf.config import apply_environment
-    from acmecf.renewal import StoredCertificate
+    from acmecf.acme.accounts import open_session, revoke, revoke_with_certificate_key
+    from acmecf.cli.prompts import ask
+    from acmecf.errors import UsageError
+    from acmecf.lifecycle.renew import with_environment
+    from acmecf.lifecycle.services import RunOptions, Services
+    from acmecf.storage.model import StoredCertificate
 
-    store = store_from(options)
-    name = options["cert_name"]
-    stored = store.load_certificate(name)
-    config = apply_environment(stored.config, os.environ)
-    ca_bundle = options["ca_bundle"] or config.ca_bundle
-    certificate_pem = store.live(name).cert.read_bytes()
-    reason = REVOCATION_REASONS[options["reason"]]
-    if options["key_path"] is not None:
+    store = options.common.store()
+    name = options.cert_name
+    stored = store.load(name)
+    settings = with_environment(stored, Services(store, os.environ, RunOptions())).settings
+    ca_bundle = options.ca_bundle or settings.ca_bundle
+    live = store.live(name)
+    if live is None:
+        raise UsageError(f"{name} has no live certificate to revoke")
+    reason = REVOCATION_REASONS[options.reason]
+    if options.key_path is not None:
+        try:
+            key_bytes = options.key_path.read_bytes()
+        except OSError as err:
+            raise UsageError(f"cannot read --key-path {options.key_path}: {err.strerror}") from err
         revoke_with_certificate_key(
-            config.server, ca_bundle, certificate_pem, options["key_path"].read_bytes(), reason
+            settings.server, ca_bundle, live.material.cert, key_bytes, reason
         )
     else:
-        session = AcmeSession.open(
-            config.server, store, email=None, agree_tos=False, ca_bundle=ca_bundle
+        if store.load_account(settings.server) is None:
+            raise UsageError(
+                f"no account at {settings.server} in {store.config_dir} to revoke with: pass "
+                "--key-path with the certificate's own key"
+            )
+        session = open_session(
+            settings.server, store, email=None, agree_tos=False, ca_bundle=ca_bundle
         )
-        session.revoke(certificate_pem, reason)
-    with store.lock():
+        revoke(session, live.material.cert, reason)
+    with store.lock(name):
+        current = store.load(name)
         state = dataclasses.replace(
-            stored.state,
+            current.state,
             last_result="revoked",
             last_attempt=datetime.datetime.now(datetime.UTC),
         )
-        store.save_renewal(StoredCertificate(stored.config, state))
-    if not options["quiet"]:
-        click.echo(f"revoked {name} ({options['reason']})")
-    delete = options["delete"]
-    if not delete and sys.stdin.isatty():
-        delete = click.confirm(f"Delete {name} and all its files?", default=False)
+        store.save(StoredCertificate(current.settings, state))
+    if not options.common.quiet:
+        say(f"revoked {name} ({options.reason})")
+    delete = options.delete
+    if not delete and _interactive():
+        delete = ask(f"Delete {name} and all its files?")
     if delete:
-        with store.lock():
-            store.delete_certificate(name)
-        if not options["quiet"]:
-            click.echo(f"deleted {name}")
-    elif not options["quiet"]:
-        click.echo(
+        with store.lock(name):
+            store.delete(name)
+        if not options.common.quiet:
+            say(f"deleted {name}")
+    elif not options.common.quiet:
+        say(
             f"kept {name}: the next `acmecf renew` replaces it "
             f"(or `acmecf delete --cert-name {name} --yes`)"
         )
 
 
-def _session(options: dict[str, Any], *, register: bool = False) -> Any:
-    from acmecf.acme_client import AcmeSession
-    from acmecf.cli.certificates import _server
+def _interactive() -> bool:
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def _session(options: AccountOptions, *, register: bool = False) -> AcmeSession:
+    from acmecf.acme.accounts import open_session
     from acmecf.errors import UsageError
 
-    store = store_from(options)
-    server = _server(options)
-    if not register and store.load_account(server) is None:
+    store = options.common.store()
+    if not register and store.load_account(options.server) is None:
         raise UsageError(
-            f"no account at {server} in {store.config_dir}: run `acmecf account register`"
+            f"no account at {options.server} in {store.config_dir}: run "
+            "`acmecf account register --agree-tos`"
         )
-    eab = None
-    if register and (options.get("eab_kid") or options.get("eab_hmac_key")):
-        if not (options.get("eab_kid") and options.get("eab_hmac_key")):
-            raise UsageError("External Account Binding needs both --eab-kid and --eab-hmac-key")
-        eab = (options["eab_kid"], options["eab_hmac_key"])
     store.prepare()
-    return AcmeSession.open(
-        server,
+    return open_session(
+        options.server,
         store,
-        email=options.get("email"),
-        agree_tos=bool(options.get("agree_tos")),
-        ca_bundle=options.get("ca_bundle"),
-        eab=eab,
+        email=options.email,
+        agree_tos=options.agree_tos,
+        ca_bundle=options.ca_bundle,
+        eab=options.eab,
     )
-
-
-def _confirm(options: dict[str, Any], question: str) -> None:
-    from acmecf.errors import UsageError
-
-    if options.get("yes"):
-        return
-    if not sys.stdin.isatty():
-        raise UsageError("refusing without confirmation: pass --yes")
-    click.confirm(question, abort=True)

@@ -1,41 +1,59 @@
-"""The command line's frame: the `acmecf` group, shared options, and the one error boundary.
+"""The command line's frame: the `acmecf` group, the options every command shares, and the one
+error boundary.
 
 Every command calls `run_command`, the only place that turns failures into one line and an
-exit code. The command modules (certificates, sandbox, ...) only parse their flags, call the
-library and print. Heavy libraries are imported inside commands, so `acmecf --help` is fast.
+exit code: an AcmecfError prints its message (its remedy included), anything unforeseen prints
+one line asking for a report; a traceback only with --debug. Every line is redacted. The
+command modules (certificates, accounts, origin, ...) only turn their flags into a typed
+options object, call the library and print. Heavy libraries are imported inside commands, so
+`acmecf --help` is fast.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import signal
+import os
 import sys
-import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
-from acmecf import __version__
-from acmecf.errors import AcmecfError
+from acmecf import __version__, interrupts
+from acmecf.errors import AcmecfError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 EXIT_CODES = """\b
 Exit codes:
-  0  success
+  0  success (or nothing due)
   1  something failed (the message says what and what to do)
-  2  usage error: bad option, name or credentials file
-  130  interrupted (Ctrl-C or SIGTERM); challenge records were removed
+  2  usage error: bad option, name or file
+  130  interrupted (Ctrl-C or SIGTERM)
 """
 
 log = logging.getLogger("acmecf")
 
 
-class _Interrupted(BaseException):
-    """Raised from the SIGTERM handler so that cleanup runs as it does for Ctrl-C."""
+@dataclass(frozen=True)
+class Common:
+    """The options every command takes."""
+
+    config_dir: Path
+    verbose: bool = False
+    quiet: bool = False
+    debug: bool = False
+
+    def store(self) -> Any:
+        """The FileStore of the configuration directory (checked when first used)."""
+        from acmecf.storage.files import FileStore
+
+        return FileStore(self.config_dir)
 
 
 def common_options(function: F) -> F:
@@ -43,18 +61,53 @@ def common_options(function: F) -> F:
     options = [
         click.option(
             "--config-dir",
-            type=click.Path(file_okay=False, path_type=Path),
             envvar="ACMECF_CONFIG_DIR",
+            metavar="DIR",
             help="Where accounts and certificates live. Default: /etc/acmecf for root, "
             "~/.config/acmecf otherwise. Env: ACMECF_CONFIG_DIR.",
         ),
         click.option("-v", "--verbose", is_flag=True, help="Say more about each step."),
         click.option("-q", "--quiet", is_flag=True, help="Print only errors and warnings."),
-        click.option("--debug", is_flag=True, help="Show API details and a traceback on errors."),
+        click.option(
+            "--debug",
+            is_flag=True,
+            help="Show API details (credentials and keys masked) and a traceback on errors.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
     return function
+
+
+def common_from(kwargs: Mapping[str, Any]) -> Common:
+    """The Common options of a command's keyword arguments. Raises UsageError."""
+    raw = kwargs.get("config_dir")
+    if raw is None:
+        from acmecf.storage.files import default_config_dir
+
+        directory = default_config_dir()
+    else:
+        text = str(raw)
+        if not text.strip() or any(not c.isprintable() for c in text):
+            raise UsageError(
+                f"invalid --config-dir {text!r}: give a directory path (or leave it out for "
+                "the default)"
+            )
+        directory = Path(text)
+    return Common(
+        config_dir=Path(os.path.abspath(directory)),
+        verbose=bool(kwargs.get("verbose")),
+        quiet=bool(kwargs.get("quiet")),
+        debug=bool(kwargs.get("debug")),
+    )
+
+
+def options_from(cls: type[T], kwargs: Mapping[str, Any], **values: Any) -> T:
+    """A `cls` dataclass from the command's keyword arguments of the same names, plus
+    `values` (already converted ones)."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    chosen = {k: v for k, v in kwargs.items() if k in names and k not in values}
+    return cls(**chosen, **values)
 
 
 @click.group(
@@ -76,80 +129,84 @@ def cli() -> None:
     """
 
 
-def run_command(command: Callable[[dict[str, Any]], None], options: dict[str, Any]) -> None:
-    """The error boundary: run a command, turn every failure into one line and an exit code."""
-    from acmecf.config import redact
-
-    debug = bool(options.get("debug"))
-    _setup_logging(
-        debug=debug, verbose=bool(options.get("verbose")), quiet=bool(options.get("quiet"))
-    )
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+def run_command(
+    command: Callable[[T], None],
+    kwargs: Mapping[str, Any],
+    build: Callable[[Common, Mapping[str, Any]], T],
+) -> None:
+    """The error boundary: build the command's typed options, run it, and turn every failure
+    into one line and an exit code."""
+    debug = bool(kwargs.get("debug"))
+    setup_logging(debug=debug, verbose=bool(kwargs.get("verbose")), quiet=bool(kwargs.get("quiet")))
     try:
-        command(options)
+        command(build(common_from(kwargs), kwargs))
     except AcmecfError as err:
-        if _interrupted.is_set():
-            _fail(INTERRUPTED_MESSAGE, 130, debug)
-        _fail(redact(str(err)), err.exit_code, debug)
-    except (KeyboardInterrupt, _Interrupted):
-        _fail(INTERRUPTED_MESSAGE, 130, debug)
-    except click.exceptions.Exit:
+        if interrupts.interrupted():
+            fail(interrupted_message(), 130, debug)
+        fail(str(err), err.exit_code, debug)
+    except KeyboardInterrupt:
+        fail(interrupted_message(), 130, debug)
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
         raise
     except Exception as err:  # a bug, or a failure we did not foresee
-        if _interrupted.is_set():
+        if interrupts.interrupted():
             # A library wrapped the interruption in an error of its own (pydantic does, while
             # the Cloudflare SDK builds its validators): it is still the interruption.
-            _fail(INTERRUPTED_MESSAGE, 130, debug)
-        _fail(
-            redact(f"unexpected error: {type(err).__name__}: {err}")
-            + " (run again with --debug and report it)",
+            fail(interrupted_message(), 130, debug)
+        fail(
+            f"unexpected error: {type(err).__name__}: {err} (run again with --debug and report it)",
             1,
             debug,
         )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
-def on_interrupt(callback: Callable[[], None]) -> None:
-    """Call `callback` when Ctrl-C or SIGTERM arrives (e.g. to cancel a run's waits)."""
-    _interrupt_callbacks.append(callback)
+_published: list[str] = []
 
 
-INTERRUPTED_MESSAGE = "interrupted; the live certificate is unchanged"
-_interrupted = threading.Event()
-_interrupt_callbacks: list[Callable[[], None]] = []
+def note_published(names: list[str]) -> None:
+    """Remember which certificates went live in this run, so an interruption says so."""
+    _published[:] = names
 
 
-def _on_signal(signum: int, frame: object) -> None:
-    """Remember the interruption, cancel the run's waits, and unwind the main thread."""
-    _interrupted.set()
-    for callback in _interrupt_callbacks:
-        callback()
-    if signum == signal.SIGTERM:
-        raise _Interrupted()
-    raise KeyboardInterrupt()
+def interrupted_message() -> str:
+    if _published:
+        return (
+            f"interrupted, after {', '.join(_published)} went live; the others are unchanged, "
+            "and this run's challenge records were removed"
+        )
+    return "interrupted; the live certificate is unchanged"
 
 
-def _fail(message: str, code: int, debug: bool) -> NoReturn:
-    from acmecf.config import redact
+def one_line(text: str) -> str:
+    """`text` on one line: line breaks and other control characters become spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def fail(message: str, code: int, debug: bool) -> NoReturn:
+    from acmecf.redaction import redact
 
     if debug:
         click.echo(redact(traceback.format_exc()), err=True)
-    click.echo(f"acmecf: error: {message}", err=True)
+    click.echo(f"acmecf: error: {one_line(redact(message))}", err=True)
     sys.exit(code)
 
 
-class _RedactingFormatter(logging.Formatter):
-    """Masks secrets; names the certificate in parallel runs; marks warnings."""
+def say(text: str, *, err: bool = False) -> None:
+    """Print one line (redacted): results to stdout, problems to stderr."""
+    from acmecf.redaction import redact
+
+    click.echo(redact(text), err=err)
+
+
+class _Formatter(logging.Formatter):
+    """Names the certificate in parallel runs; marks warnings."""
 
     def __init__(self, fmt: str, *, plain: bool) -> None:
         super().__init__(fmt)
         self.plain = plain
 
     def format(self, record: logging.LogRecord) -> str:
-        from acmecf.config import redact
-        from acmecf.renew import current_certificate
+        from acmecf.lifecycle.context import current_certificate
 
         text = super().format(record)
         if self.plain and record.levelno >= logging.WARNING:
@@ -157,17 +214,22 @@ class _RedactingFormatter(logging.Formatter):
         certificate = current_certificate.get()
         if certificate is not None:
             text = f"{certificate}: {text}"
-        return redact(text)
+        return text
 
 
-def _setup_logging(*, debug: bool, verbose: bool, quiet: bool) -> None:
+def setup_logging(*, debug: bool, verbose: bool, quiet: bool) -> None:
+    """Log to stderr through the redacting filter: every logger's records (the SDK's, httpx's
+    and the acme library's too) have credentials, key blocks and credential headers masked."""
+    from acmecf.redaction import RedactingFilter
+
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
     if debug:
         handler.setFormatter(
-            _RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s", plain=False)
+            _Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", plain=False)
         )
     else:
-        handler.setFormatter(_RedactingFormatter("%(message)s", plain=True))
+        handler.setFormatter(_Formatter("%(message)s", plain=True))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
@@ -176,11 +238,21 @@ def _setup_logging(*, debug: bool, verbose: bool, quiet: bool) -> None:
 
 
 def main() -> None:
-    cli(prog_name="acmecf")
-
-
-def store_from(options: dict[str, Any]) -> Any:
-    """The Store for the --config-dir (or ACMECF_CONFIG_DIR, or the default) of a command."""
-    from acmecf.store import Store, default_config_dir
-
-    return Store(Path(options["config_dir"] or default_config_dir()).absolute())
+    """The console entry point: click's own errors (an unknown option, a bad value, a prompt
+    answered with Ctrl-D) are one line too, with where to find help."""
+    interrupts.install()
+    try:
+        result = cli.main(prog_name="acmecf", standalone_mode=False)
+    except KeyboardInterrupt:
+        click.echo(f"acmecf: error: {interrupted_message()}", err=True)
+        sys.exit(130)
+    except click.exceptions.Abort:
+        click.echo("acmecf: error: aborted; nothing was changed", err=True)
+        sys.exit(1)
+    except click.ClickException as err:
+        context = getattr(err, "ctx", None)
+        where = f" (see `{context.command_path} --help`)" if context is not None else ""
+        message = one_line(err.format_message())
+        click.echo(f"acmecf: error: {message[:1].lower()}{message[1:]}{where}", err=True)
+        sys.exit(err.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)

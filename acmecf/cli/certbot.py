@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from acmecf.cli.base import EXIT_CODES, cli, common_options, run_command, store_from
+from acmecf.cli.base import EXIT_CODES, Common, cli, common_options, run_command, say
+from acmecf.cli.options import CERT_NAME
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    common: Common
+    certbot_dir: Path
+    cert_names: tuple[str, ...]
+    dry_run: bool
+    disable_certbot_renewal: bool
+
+
+def _import_options(common: Common, kwargs: Mapping[str, Any]) -> ImportOptions:
+    return ImportOptions(
+        common=common,
+        certbot_dir=Path(kwargs["certbot_dir"]).absolute(),
+        cert_names=tuple(kwargs["cert_names"]),
+        dry_run=kwargs["dry_run"],
+        disable_certbot_renewal=kwargs["disable_certbot_renewal"],
+    )
 
 
 @cli.command("import-certbot", epilog=EXIT_CODES)
@@ -22,6 +44,7 @@ from acmecf.cli.base import EXIT_CODES, cli, common_options, run_command, store_
     "--cert-name",
     "cert_names",
     multiple=True,
+    type=CERT_NAME,
     metavar="NAME",
     help="Import only this certbot certificate (repeatable). Default: every dns-cloudflare one.",
 )
@@ -34,7 +57,7 @@ from acmecf.cli.base import EXIT_CODES, cli, common_options, run_command, store_
     "--certbot-dir is changed.",
 )
 @common_options
-def import_certbot(**options: Any) -> None:
+def import_certbot(**kwargs: Any) -> None:
     """Take over the certificates certbot renews with the dns-cloudflare plugin.
 
     For each one, acmecf stores its names, key type, CA, Cloudflare credentials file and
@@ -50,34 +73,33 @@ def import_certbot(**options: Any) -> None:
       acmecf import-certbot
       acmecf import-certbot --cert-name example.com --disable-certbot-renewal
     """
-    run_command(_import_certbot, options)
+    run_command(_import_certbot, kwargs, _import_options)
 
 
-def _import_certbot(options: dict[str, Any]) -> None:
-    from acmecf.certbot_import import (
-        CertbotImportError,
+def _import_certbot(options: ImportOptions) -> None:
+    from acmecf.errors import CertbotImportError
+    from acmecf.migrate.certbot import (
         ImportPlan,
         carry_out,
         disable_certbot_renewal,
         plan_import,
     )
-    from acmecf.store import check_cert_name
 
-    cert_names = [check_cert_name(name) for name in options["cert_names"]]
-    certbot_dir: Path = options["certbot_dir"].absolute()
-    store = store_from(options)
-    dry_run: bool = options["dry_run"]
-    disable: bool = options["disable_certbot_renewal"]
-    quiet: bool = options["quiet"]
+    cert_names = list(options.cert_names)
+    certbot_dir = options.certbot_dir
+    store = options.common.store()
+    dry_run = options.dry_run
+    disable = options.disable_certbot_renewal
+    quiet = options.common.quiet
 
     def report(plan: ImportPlan) -> None:
         verb = "would import" if dry_run else "imported"
         for takeover in plan.takeovers:
-            config, state = takeover.certificate.config, takeover.certificate.state
+            config, state = takeover.certificate.settings, takeover.certificate.state
             assert state.not_after is not None
             _say(quiet, f"{verb} {takeover.name}: {', '.join(config.names)}")
             _say(quiet, f"  from:        {takeover.source}")
-            _say(quiet, f"  live:        {store.live(takeover.name).directory}")
+            _say(quiet, f"  live:        {store.live_paths(takeover.name).directory}")
             _say(quiet, f"  key type:    {config.key_type}")
             _say(quiet, f"  expires:     {state.not_after:%Y-%m-%d %H:%M} UTC")
             _say(quiet, f"  CA:          {config.server}")
@@ -94,13 +116,13 @@ def _import_certbot(options: dict[str, Any]) -> None:
             if kept:
                 _say(quiet, f"  options:     {', '.join(kept)}")
             for note in takeover.notes:
-                click.echo(f"  note: {note}", err=True)
+                say(f"  note: {note}", err=True)
         for skipped in plan.skipped:
             _say(quiet, f"left alone: {skipped.name} ({skipped.reason})")
         for failure in plan.failures:
-            click.echo(f"cannot import {failure.name}: {failure.reason}", err=True)
+            say(f"cannot import {failure.name}: {failure.reason}", err=True)
         for note in plan.notes:
-            click.echo(f"note: {note}", err=True)
+            say(f"note: {note}", err=True)
 
     def disable_renewals(plan: ImportPlan) -> None:
         targets = [(t.name, t.renewal_file) for t in plan.takeovers]
@@ -118,12 +140,12 @@ def _import_certbot(options: dict[str, Any]) -> None:
             disable_renewals(plan)
         _say(quiet, "dry run: nothing written")
     else:
-        with store.lock():
-            plan = plan_import(certbot_dir, store, cert_names=cert_names)
-            carry_out(plan, store)
-            report(plan)
-            if disable:
-                disable_renewals(plan)
+        store.prepare()
+        plan = plan_import(certbot_dir, store, cert_names=cert_names)
+        carry_out(plan, store)
+        report(plan)
+        if disable:
+            disable_renewals(plan)
         if plan.takeovers and not disable:
             _say(
                 quiet,
@@ -139,9 +161,9 @@ def _import_certbot(options: dict[str, Any]) -> None:
             "(see above); fix them and run again"
         )
     if not plan.takeovers and not plan.imported_before and not quiet:
-        click.echo(f"nothing to import: no certificate in {certbot_dir} uses dns-cloudflare")
+        say(f"nothing to import: no certificate in {certbot_dir} uses dns-cloudflare")
 
 
 def _say(quiet: bool, line: str) -> None:
     if not quiet:
-        click.echo(line)
+        say(line)

@@ -4,70 +4,70 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from acmecf.cli.base import (
     EXIT_CODES,
-    F,
+    Common,
     cli,
     common_options,
     log,
-    on_interrupt,
+    note_published,
     run_command,
-    store_from,
+    say,
+)
+from acmecf.cli.options import (
+    CERT_NAME,
+    DURATION_OR_ZERO,
+    choose_server,
+    eab_from,
+    eab_options,
+    given_settings,
+    run_options,
+    run_options_from,
+    stored_setting_options,
 )
 
-DEFAULT_PARALLEL = 32  # acmecf.renew.DEFAULT_PARALLEL, without importing it for --help
+if TYPE_CHECKING:
+    from acmecf.lifecycle.obtain import Outcome
+    from acmecf.lifecycle.renew import RenewReport, RenewSelection
+    from acmecf.lifecycle.services import RunOptions, Services
+    from acmecf.storage.files import FileStore
+    from acmecf.storage.model import StoredCertificate
 
 
-def _run_options(*, dry_run: str, parallel: str) -> Callable[[F], F]:
-    """The options `issue` and `renew` share about how a run goes."""
-
-    def decorate(function: F) -> F:
-        options = [
-            click.option("--dry-run", is_flag=True, help=dry_run),
-            click.option(
-                "--run-deploy-hooks", is_flag=True, help="With --dry-run: run deploy hooks anyway."
-            ),
-            click.option(
-                "--hook-timeout",
-                default="5m",
-                show_default=True,
-                metavar="DURATION",
-                help="Stop a hook that runs longer.",
-            ),
-            click.option(
-                "--parallel",
-                type=click.IntRange(1, 64),
-                default=DEFAULT_PARALLEL,
-                show_default=True,
-                metavar="N",
-                help=parallel,
-            ),
-        ]
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return decorate
+# --- acmecf issue ----------------------------------------------------------------------------
 
 
-def _run_settings(options: dict[str, Any], **extra: Any) -> Any:
-    """The RunOptions those shared options describe."""
-    from acmecf.config import parse_duration
-    from acmecf.renew import RunOptions
+@dataclass(frozen=True)
+class IssueOptions:
+    common: Common
+    wanted: list[tuple[str, tuple[str, ...]]]  # (cert name, names) of each certificate
+    given: dict[str, Any]  # stored settings given on the command line or in the environment
+    server_given: bool
+    server: str
+    run: RunOptions
 
-    return RunOptions(
-        dry_run=options["dry_run"],
-        run_deploy_hooks=options["run_deploy_hooks"],
-        hook_timeout=parse_duration(options["hook_timeout"], "--hook-timeout"),
-        parallel=options["parallel"],
-        **extra,
+
+def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]) -> IssueOptions:
+    from click.core import ParameterSource
+
+    wanted = _requested_certificates(kwargs)
+    given = given_settings(ctx, kwargs)
+    server_given = any(
+        ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        for name in ("server", "staging")
     )
+    server = choose_server(kwargs["server"], kwargs["staging"], dry_run=kwargs["dry_run"])
+    given.pop("server", None)
+    eab = eab_from(kwargs, os.environ)
+    run = run_options_from(kwargs, agree_tos=kwargs["agree_tos"], eab=eab)
+    return IssueOptions(common, wanted, given, server_given, server, run)
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -79,98 +79,15 @@ def _run_settings(options: dict[str, Any], **extra: Any) -> Any:
     metavar="NAME",
     help="A name for the certificate (repeat for more; '*.example.com' for a wildcard).",
 )
-@click.option("--cert-name", help="Name of the certificate's directory. Default: the first name.")
 @click.option(
-    "--key-type",
-    type=click.Choice(["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"]),
-    default="ecdsa-p256",
-    show_default=True,
-    help="Type of the certificate's new private key.",
+    "--cert-name",
+    type=CERT_NAME,
+    help="Name of the certificate's directory. Default: the first name.",
 )
-@click.option(
-    "--server",
-    envvar="ACMECF_SERVER",
-    metavar="URL",
-    help="ACME directory URL. Default: Let's Encrypt production. Env: ACMECF_SERVER.",
-)
+@stored_setting_options
 @click.option("--staging", is_flag=True, help="Use Let's Encrypt's staging server (for trials).")
-@click.option("--email", envvar="ACMECF_EMAIL", help="Contact address for the ACME account.")
 @click.option("--agree-tos", is_flag=True, help="Accept the CA's terms of service (first run).")
-@click.option(
-    "--ca-bundle",
-    envvar="ACMECF_CA_BUNDLE",
-    metavar="PEM",
-    type=click.Path(exists=True, dir_okay=False, resolve_path=True),
-    help="Trust this CA for the ACME server's HTTPS (private CAs). Env: ACMECF_CA_BUNDLE.",
-)
-@click.option(
-    "--cloudflare-credentials",
-    metavar="FILE",
-    type=click.Path(dir_okay=False, resolve_path=True, path_type=Path),
-    help="File with dns_cloudflare_api_token = ... (mode 600). "
-    "Default: CLOUDFLARE_API_TOKEN, or CLOUDFLARE_EMAIL + CLOUDFLARE_API_KEY.",
-)
-@click.option(
-    "--zone-id",
-    metavar="ID",
-    help="Cloudflare zone id of every name; lets a token with only DNS > Edit work.",
-)
-@click.option(
-    "--dns-resolver",
-    "dns_resolvers",
-    multiple=True,
-    envvar="ACMECF_DNS_RESOLVER",
-    metavar="HOST[:PORT]",
-    help="Resolver for finding zones and nameservers (repeatable). Default: the system's.",
-)
-@click.option(
-    "--nameserver-port",
-    type=click.IntRange(1, 65535),
-    default=53,
-    envvar="ACMECF_NAMESERVER_PORT",
-    show_default=True,
-    help="Port on which authoritative nameservers are asked (test beds).",
-)
-@click.option(
-    "--propagation-timeout",
-    default="3m",
-    show_default=True,
-    metavar="DURATION",
-    help="Give up when DNS does not serve every record by then (e.g. 90s, 5m).",
-)
-@click.option(
-    "--deploy-hook",
-    "deploy_hooks",
-    multiple=True,
-    metavar="CMD",
-    help="Shell command run after this certificate is issued or renewed (repeatable; stored).",
-)
-@click.option(
-    "--failure-hook",
-    "failure_hooks",
-    multiple=True,
-    metavar="CMD",
-    help="Shell command run when issuing or renewing this certificate fails, with "
-    "ACMECF_CERT_NAME, ACMECF_DOMAINS and ACMECF_ERROR set (repeatable; stored).",
-)
-@click.option(
-    "--reuse-key/--no-reuse-key",
-    default=False,
-    help="Keep the private key across renewals (for key pinning). Default: a new key each time.",
-)
-@click.option(
-    "--preferred-chain",
-    metavar="ISSUER_CN",
-    help="Prefer the alternate chain whose top certificate was issued by this CA name.",
-)
-@click.option(
-    "--profile", metavar="NAME", help="ACME certificate profile, e.g. classic or shortlived."
-)
-@click.option(
-    "--must-staple/--no-must-staple", default=False, help="Ask for the OCSP Must-Staple feature."
-)
-@click.option("--eab-kid", metavar="KID", help="External Account Binding key id (first run).")
-@click.option("--eab-hmac-key", metavar="KEY", help="External Account Binding HMAC key.")
+@eab_options
 @click.option(
     "--batch",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -178,21 +95,13 @@ def _run_settings(options: dict[str, Any], **extra: Any) -> Any:
     help="Issue many certificates at once: one per line, 'NAME [NAME...]' or "
     "'CERT-NAME: NAME [NAME...]'; the other options apply to each.",
 )
-@_run_options(
+@run_options(
     dry_run="Do everything against the staging CA (or --server) but write nothing.",
     parallel="With --batch: issue up to N certificates at once.",
 )
-@click.option(
-    "--issuer",
-    type=click.Choice(["acme", "cloudflare-origin-ca"]),
-    default="acme",
-    show_default=True,
-    help="Who signs: the ACME CA (--server), or Cloudflare's Origin CA through the API "
-    "(trusted only by Cloudflare's edge; key types ecdsa-p256 or rsa-2048).",
-)
 @common_options
 @click.pass_context
-def issue(ctx: click.Context, /, **options: Any) -> None:
+def issue(ctx: click.Context, /, **kwargs: Any) -> None:
     """Obtain a certificate and write it under <config-dir>/live/<cert-name>/.
 
     Writes cert.pem (the leaf), chain.pem (the intermediates), fullchain.pem (both; point
@@ -212,152 +121,151 @@ def issue(ctx: click.Context, /, **options: Any) -> None:
       acmecf issue -d example.com --zone-id 023e105f4ecef8ad9ca31a8372d0c353
       acmecf issue --issuer cloudflare-origin-ca -d example.com -d '*.example.com'
     """
-    run_command(lambda o: _issue(ctx, o), options)
+    run_command(_issue, kwargs, lambda common, kw: _issue_options(ctx, common, kw))
 
 
-# The issue options that are remembered per certificate, by the name they have there.
-_STORED_OPTIONS = {
-    "key_type": "key_type",
-    "email": "email",
-    "ca_bundle": "ca_bundle",
-    "cloudflare_credentials": "credentials_file",
-    "zone_id": "zone_id",
-    "dns_resolvers": "dns_resolvers",
-    "nameserver_port": "nameserver_port",
-    "propagation_timeout": "propagation_timeout",
-    "deploy_hooks": "deploy_hooks",
-    "issuer": "issuer",
-    "failure_hooks": "failure_hooks",
-    "reuse_key": "reuse_key",
-    "preferred_chain": "preferred_chain",
-    "profile": "profile",
-    "must_staple": "must_staple",
-}
+def _issue(options: IssueOptions) -> None:
+    from acmecf.errors import AcmecfError, CertificateNotFoundError
+    from acmecf.issuers.origin_ca import request_type_for
+    from acmecf.settings.table import ISSUER_ORIGIN_CA, defaults, merge
+    from acmecf.storage.model import CertificateState, StoredCertificate
 
-
-def _issue(ctx: click.Context, options: dict[str, Any]) -> None:
-    import dataclasses
-
-    from click.core import ParameterSource
-
-    from acmecf.config import parse_duration, parse_resolvers
-    from acmecf.errors import AcmecfError, UsageError
-    from acmecf.renew import Services, obtain, obtain_all
-    from acmecf.renewal import CertificateConfig, CertificateState, StoredCertificate
-
-    wanted = _requested_certificates(options)
-    parse_resolvers(options["dns_resolvers"])  # validate before any network call
-    store = store_from(options)
-
-    def given(name: str) -> bool:
-        source = ctx.get_parameter_source(name)
-        return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-
-    certificates = []
-    for cert_name, names in wanted:
-        existing = (
-            store.load_certificate(cert_name) if store.renewal_path(cert_name).exists() else None
-        )
+    store = options.common.store()
+    store.prepare()
+    certificates: list[StoredCertificate] = []
+    for cert_name, names in options.wanted:
+        try:
+            existing: StoredCertificate | None = store.load(cert_name)
+        except CertificateNotFoundError:
+            existing = None
         # Options given now replace the stored ones; the others keep their stored values.
-        base = existing.config if existing else CertificateConfig(cert_name=cert_name, names=names)
-        changes: dict[str, Any] = {"names": names}
-        for option, setting in _STORED_OPTIONS.items():
-            if given(option) or existing is None:
-                value = options[option]
-                if option == "propagation_timeout":
-                    value = parse_duration(value, "--propagation-timeout")
-                elif option == "cloudflare_credentials":
-                    value = str(value) if value else None
-                elif isinstance(value, tuple | list):
-                    value = tuple(value)
-                changes[setting] = value
-        if given("server") or given("staging") or existing is None:
-            changes["server"] = _server(options)
-        config = dataclasses.replace(base, **changes)
-        if config.issuer == "cloudflare-origin-ca":
-            from acmecf.origin_ca import request_type_for
-
-            request_type_for(config.key_type)  # refuse a key type it cannot sign, before any call
-        state = existing.state if existing else CertificateState()
-        certificates.append(StoredCertificate(config, state))
-    eab = None
-    if options["eab_kid"] or options["eab_hmac_key"]:
-        if not (options["eab_kid"] and options["eab_hmac_key"]):
-            raise UsageError("External Account Binding needs both --eab-kid and --eab-hmac-key")
-        eab = (options["eab_kid"], options["eab_hmac_key"])
-    run = _run_settings(options, agree_tos=options["agree_tos"], eab=eab)
-    services = Services(store, os.environ, run)
-    on_interrupt(services.cancel)
+        base = existing.settings if existing is not None else defaults(cert_name, names)
+        layer: dict[str, Any] = dict(options.given)
+        layer["names"] = names
+        if options.server_given or existing is None:
+            layer["server"] = options.server
+        settings = merge(base, layer)
+        if settings.issuer == ISSUER_ORIGIN_CA:
+            request_type_for(settings.key_type)  # refuse a key type it cannot sign, before any call
+        state = existing.state if existing is not None else CertificateState()
+        certificates.append(StoredCertificate(settings, state))
+    services = _services(store, options.run)
+    try:
+        outcomes = _run_protected(certificates, services, quiet=options.common.quiet)
+    finally:
+        services.close()
+    log.debug("Cloudflare API calls: %d", services.cloudflare_api_calls())
+    records_left = services.cleanup_report.left
     if len(certificates) > 1:
-        progress = Progress(enabled=sys.stderr.isatty() and not options["quiet"])
-        failed = []
-        with store.lock():
-            for done, outcome in enumerate(obtain_all(certificates, services), 1):
-                progress.clear()
-                print_outcome(outcome, dry_run=run.dry_run, quiet=options["quiet"], verb="issued")
-                progress.show(f"[{done}/{len(certificates)}] issued")
-                if not outcome.ok:
-                    failed.append(outcome.cert_name)
-        progress.clear()
-        log.debug("Cloudflare API calls: %d", services.cloudflare_api_calls())
-        if failed:
+        failed = [o.cert_name for o in outcomes if not o.ok]
+        if failed or records_left:
             raise AcmecfError(
-                f"{len(failed)} of {len(certificates)} certificates failed: "
-                f"{', '.join(failed)} (see above)"
+                _failure_line(len(failed), len(certificates), failed, records_left, "certificates")
             )
         return
+    outcome = outcomes[0]
     certificate = certificates[0]
-    with store.lock():
-        outcome = obtain(certificate, services)
-    log.debug("Cloudflare API calls: %d", services.cloudflare_api_calls())
     if outcome.error is not None:
+        if records_left:
+            raise AcmecfError(f"{outcome.error}; {_records_left_text(records_left)}")
         raise outcome.error
     issued = outcome.issued
     assert issued is not None
-    if not options["quiet"]:
-        verb = "would be issued (dry run, nothing written)" if run.dry_run else "issued"
-        click.echo(
-            f"Certificate {certificate.name} {verb} for {', '.join(certificate.config.names)}, "
+    if not options.common.quiet:
+        verb = "would be issued (dry run, nothing written)" if options.run.dry_run else "issued"
+        say(
+            f"Certificate {certificate.name} {verb} for {', '.join(certificate.settings.names)}, "
             f"valid until {issued.chain.not_after:%Y-%m-%d %H:%M} UTC."
         )
-        if not run.dry_run:
-            click.echo(f"  fullchain: {issued.live.fullchain}")
-            click.echo(f"  privkey:   {issued.live.privkey}")
-        if certificate.config.issuer == "cloudflare-origin-ca":
-            from acmecf.origin_ca import TRUST_NOTE
+        if not options.run.dry_run:
+            live = store.live_paths(certificate.name)
+            say(f"  fullchain: {live.fullchain}")
+            say(f"  privkey:   {live.privkey}")
+        if certificate.settings.issuer == ISSUER_ORIGIN_CA:
+            from acmecf.issuers.origin_ca import TRUST_NOTE
 
-            click.echo(TRUST_NOTE)
-    _raise_hook_errors(certificate.name, outcome.hook_errors)
+            say(TRUST_NOTE)
+    for warning in outcome.warnings:
+        say(f"warning: {warning}", err=True)
+    if outcome.hook_errors:
+        from acmecf.errors import HookError
+
+        errors = outcome.hook_errors
+        raise HookError(
+            f"{certificate.name} is live, but {errors[0]}"
+            + (f" (and {len(errors) - 1} more hook failures)" if len(errors) > 1 else "")
+        )
+    if records_left:
+        raise AcmecfError(f"{certificate.name} is live, but {_records_left_text(records_left)}")
 
 
-def _requested_certificates(options: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+def _services(store: FileStore, run: RunOptions) -> Services:
+    from acmecf import interrupts
+    from acmecf.lifecycle.services import Services
+
+    services = Services(store, os.environ, run)
+    interrupts.on_interrupt(services.cancel)
+    return services
+
+
+def _run_protected(
+    certificates: list[StoredCertificate], services: Services, *, quiet: bool
+) -> list[Outcome]:
+    """Obtain the certificates in worker threads, printing each outcome as it comes, with the
+    first Ctrl-C or SIGTERM letting them remove their records (acmecf.interrupts)."""
+    from acmecf import interrupts
+    from acmecf.lifecycle.leftovers import remove_leftovers
+    from acmecf.lifecycle.renew import obtain_all
+
+    batch = len(certificates) > 1
+    progress = Progress(enabled=batch and sys.stderr.isatty())
+    outcomes: list[Outcome] = []
+    with interrupts.protected():
+        remove_leftovers(services)
+        for outcome in obtain_all([(c, None) for c in certificates], services):
+            outcomes.append(outcome)
+            note_published(services.published)
+            if batch:
+                progress.clear()
+                print_outcome(outcome, dry_run=services.options.dry_run, quiet=quiet, verb="issued")
+                progress.show(f"[{len(outcomes)}/{len(certificates)}] issued")
+    progress.clear()
+    if interrupts.interrupted():
+        from acmecf.errors import Interrupted
+
+        raise Interrupted("interrupted")
+    return outcomes
+
+
+def _requested_certificates(kwargs: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
     """(cert-name, names) of each certificate asked for: from -d, or one per --batch line."""
     from acmecf.errors import UsageError
-    from acmecf.names import normalize_names
-    from acmecf.store import check_cert_name
+    from acmecf.names import check_cert_name, default_cert_name, normalize_names
 
-    batch = options["batch"]
+    batch: Path | None = kwargs["batch"]
     if batch is None:
-        if not options["domains"]:
+        if not kwargs["domains"]:
             raise UsageError("no names given: pass -d NAME (or --batch FILE)")
-        names = tuple(normalize_names(list(options["domains"])))
-        return [(check_cert_name(options["cert_name"] or names[0].removeprefix("*.")), names)]
-    if options["domains"] or options["cert_name"]:
+        names = tuple(normalize_names(list(kwargs["domains"])))
+        return [(kwargs["cert_name"] or check_cert_name(default_cert_name(names)), names)]
+    if kwargs["domains"] or kwargs["cert_name"]:
         raise UsageError("--batch names every certificate: leave out -d and --cert-name")
     try:
-        lines = batch.read_text().splitlines()
+        text = batch.read_bytes().decode("utf-8")
     except OSError as err:
         raise UsageError(f"cannot read --batch {batch}: {err.strerror}") from err
+    except UnicodeDecodeError:
+        raise UsageError(f"--batch {batch} is not a text file: one certificate per line") from None
     wanted: list[tuple[str, tuple[str, ...]]] = []
-    for number, line in enumerate(lines, 1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
+    for number, line in enumerate(text.splitlines(), 1):
+        content = line.split("#", 1)[0].strip()
+        if not content:
             continue
-        cert_name, colon, rest = text.partition(":")
-        fields = rest.split() if colon else text.split()
+        cert_name, colon, rest = content.partition(":")
+        fields = rest.split() if colon else content.split()
         try:
             names = tuple(normalize_names(fields))
-            name = check_cert_name(cert_name.strip() if colon else names[0].removeprefix("*."))
+            name = check_cert_name(cert_name.strip() if colon else default_cert_name(names))
         except UsageError as err:
             raise UsageError(f"{batch} line {number}: {err}") from err
         if any(name == other for other, _ in wanted):
@@ -368,30 +276,58 @@ def _requested_certificates(options: dict[str, Any]) -> list[tuple[str, tuple[st
     return wanted
 
 
-def _raise_hook_errors(cert_name: str, errors: list[Any]) -> None:
-    from acmecf.hooks import HookError
+def _records_left_text(records: list[str]) -> str:
+    count = len(records)
+    return (
+        f"{count} challenge record{'s' * (count != 1)} could not be removed ({records[0]}"
+        f"{' ...' if count > 1 else ''}): they are in the journal, and the next acmecf run "
+        "removes them"
+    )
 
-    if errors:
-        raise HookError(
-            f"{cert_name} is live, but {errors[0]}"
-            + (f" (and {len(errors) - 1} more hook failures)" if len(errors) > 1 else "")
-        )
+
+def _failure_line(
+    failures: int, total: int, names: list[str], records_left: list[str], what: str
+) -> str:
+    parts = []
+    if failures:
+        parts.append(f"{failures} of {total} {what} failed: {', '.join(names)} (see above)")
+    if records_left:
+        parts.append(_records_left_text(records_left))
+    return "; ".join(parts)
 
 
-def _server(options: dict[str, Any]) -> str:
+# --- acmecf renew ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenewOptions:
+    common: Common
+    selection: RenewSelection
+    pre_hook: str | None
+    post_hook: str | None
+    random_sleep: float
+    run: RunOptions
+
+
+def _renew_options(common: Common, kwargs: Mapping[str, Any]) -> RenewOptions:
+    import math
+
     from acmecf.errors import UsageError
-    from acmecf.renew import LETSENCRYPT, LETSENCRYPT_STAGING
+    from acmecf.lifecycle.renew import RenewSelection
 
-    if options.get("staging"):
-        if options.get("server") and options["server"] != LETSENCRYPT_STAGING:
-            raise UsageError("--staging and --server name different servers: give one of them")
-        return LETSENCRYPT_STAGING
-    if options.get("dry_run") and not options.get("server"):
-        return LETSENCRYPT_STAGING
-    server = str(options.get("server") or LETSENCRYPT)
-    if not server.startswith("https://"):
-        raise UsageError(f"invalid --server {server!r}: an ACME directory URL starts with https://")
-    return server
+    days = kwargs["days"]
+    if days is not None and not math.isfinite(days):
+        raise UsageError(f"invalid --days {days}: give a number of days, such as 30")
+    return RenewOptions(
+        common=common,
+        selection=RenewSelection(
+            cert_names=tuple(kwargs["cert_names"]), days=days, force=kwargs["force"]
+        ),
+        pre_hook=kwargs["pre_hook"],
+        post_hook=kwargs["post_hook"],
+        random_sleep=float(kwargs["random_sleep"]),
+        run=run_options_from(kwargs),
+    )
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -399,6 +335,7 @@ def _server(options: dict[str, Any]) -> str:
     "--cert-name",
     "cert_names",
     multiple=True,
+    type=CERT_NAME,
     metavar="NAME",
     help="Renew only this certificate (repeatable). Default: every one.",
 )
@@ -413,24 +350,26 @@ def _server(options: dict[str, Any]) -> str:
 @click.option("--post-hook", metavar="CMD", help="Run once after renewals, if any happened.")
 @click.option(
     "--random-sleep",
+    type=DURATION_OR_ZERO,
     default="0",
     metavar="DURATION",
     help="Sleep a random time up to this before renewing (for cron; timers use "
     "RandomizedDelaySec). Only when something is due.",
 )
-@_run_options(
+@run_options(
     dry_run="Renew against the staging CA (or the stored server) but write nothing.",
     parallel="Renew up to N certificates at once, overlapping their DNS and CA waits.",
 )
 @common_options
-def renew(**options: Any) -> None:
+def renew(**kwargs: Any) -> None:
     """Renew every certificate that is due, and leave the others alone.
 
     Due means: inside the CA's renewal window when it publishes ACME Renewal Information
     (ARI), otherwise less than a third of the lifetime left. When nothing is due, renew
     prints nothing, touches no network and exits 0 at once: run it as often as you like.
     One failing certificate does not stop the others; the exit status is then 1 and the
-    last line names each failure. A second renew waits briefly for a running one, then exits.
+    last line names each failure. Two runs at once renew each certificate once: the second
+    waits for the first and then finds nothing left to do.
 
     \b
     Examples:
@@ -439,84 +378,103 @@ def renew(**options: Any) -> None:
       acmecf renew --dry-run                        # rehearse against the staging CA
       acmecf renew --post-hook 'systemctl reload nginx'
     """
-    run_command(_renew, options)
+    run_command(_renew, kwargs, _renew_options)
 
 
-def _renew(options: dict[str, Any]) -> None:
-    from acmecf.config import parse_duration
-    from acmecf.errors import AcmecfError
-    from acmecf.renew import Outcome, RenewSelection, Services, renew_due
-    from acmecf.store import check_cert_name
+def _renew(options: RenewOptions) -> None:
+    from acmecf import interrupts
+    from acmecf.errors import AcmecfError, Interrupted
+    from acmecf.lifecycle.renew import renew_due
 
-    selection = RenewSelection(
-        cert_names=[check_cert_name(n) for n in options["cert_names"]],
-        days=options["days"],
-        force=options["force"],
-    )
-    random_sleep = 0.0
-    if options["random_sleep"].strip() not in ("0", "0s", ""):
-        random_sleep = parse_duration(options["random_sleep"], "--random-sleep")
-    store = store_from(options)
-    run = _run_settings(options)
-    progress = Progress(enabled=sys.stderr.isatty() and not options["quiet"])
+    store = options.common.store()
+    quiet = options.common.quiet
+    progress = Progress(enabled=sys.stderr.isatty() and not quiet)
+    services_made: list[Services] = []
+
+    def make_services() -> Services:
+        services = _services(store, options.run)
+        services_made.append(services)
+        return services
 
     def report_outcome(outcome: Outcome, done: int, total: int) -> None:
         progress.clear()
-        print_outcome(outcome, dry_run=run.dry_run, quiet=options["quiet"])
+        print_outcome(outcome, dry_run=options.run.dry_run, quiet=quiet)
+        if services_made:
+            note_published(services_made[0].published)
         progress.show(f"[{done}/{total}] renewed" if done < total else "")
 
-    report = renew_due(
-        store,
-        lambda: _cancellable(Services(store, os.environ, run)),
-        selection,
-        pre_hook=options["pre_hook"],
-        post_hook=options["post_hook"],
-        random_sleep=random_sleep,
-        on_outcome=report_outcome,
-    )
+    with interrupts.protected():
+        report = renew_due(
+            store,
+            make_services,
+            options.selection,
+            pre_hook=options.pre_hook,
+            post_hook=options.post_hook,
+            random_sleep=options.random_sleep,
+            on_outcome=report_outcome,
+        )
     progress.clear()
+    if interrupts.interrupted():
+        raise Interrupted("interrupted")
+    _print_report(report, options)
+    failed = [o.cert_name for o in report.outcomes if not o.ok]
+    failed += [name for name, _ in report.errors]
+    failed += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
+    total = len(report.outcomes) + len(report.errors)
+    if failed or report.hook_errors or report.records_left:
+        if not failed and report.hook_errors:
+            raise AcmecfError(
+                f"a {'pre' if not report.outcomes else 'post'}-hook failed (see above)"
+                + (f"; {_records_left_text(report.records_left)}" if report.records_left else "")
+            )
+        raise AcmecfError(
+            _failure_line(len(failed), total, failed, report.records_left, "renewals")
+        )
+
+
+def _print_report(report: RenewReport, options: RenewOptions) -> None:
+    quiet = options.common.quiet
+    for name, error in report.errors:
+        say(f"failed {name}: {error}", err=True)
     for client in report.client_renewals:
         if client.error is not None:
-            click.echo(
+            say(
                 f"failed origin-pull client certificate of {client.zone_name}: {client.error}",
                 err=True,
             )
-        elif not options["quiet"] and client.not_after is not None:
-            click.echo(
+        elif not quiet and client.not_after is not None:
+            say(
                 f"renewed origin-pull client certificate of {client.zone_name}: valid until "
                 f"{client.not_after:%Y-%m-%d %H:%M} UTC"
             )
     for hook_error in report.hook_errors:
-        click.echo(f"failed: {hook_error}", err=True)
-    if not report.outcomes and options["verbose"]:
+        say(f"failed: {hook_error}", err=True)
+    if not report.outcomes and not report.errors and options.common.verbose:
         count = len(report.not_due)
-        click.echo(f"nothing due ({count} certificate{'s' * (count != 1)} checked)")
-    failed = [o.cert_name for o in report.outcomes if not o.ok]
-    failed += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
-    if failed or report.hook_errors:
-        names = ", ".join(failed) if failed else "a pre- or post-hook"
-        raise AcmecfError(
-            f"{len(failed)} of {len(report.outcomes)} renewals failed: {names} (see above)"
-        )
+        say(f"nothing due ({count} certificate{'s' * (count != 1)} checked)")
 
 
-def _cancellable(services: Any) -> Any:
-    on_interrupt(services.cancel)
-    return services
-
-
-def print_outcome(outcome: Any, *, dry_run: bool, quiet: bool, verb: str = "renewed") -> None:
+def print_outcome(outcome: Outcome, *, dry_run: bool, quiet: bool, verb: str = "renewed") -> None:
     """One line per certificate: renewed/issued (stdout) or failed, with the reason (stderr)."""
+    if outcome.skipped is not None:
+        if not quiet:
+            say(f"skipped {outcome.cert_name}: {outcome.skipped}")
+        return
     if outcome.issued is not None and not quiet:
-        verb = f"would be {verb} (dry run)" if dry_run else verb
-        click.echo(
-            f"{verb} {outcome.cert_name}: valid until "
+        shown = f"would be {verb} (dry run)" if dry_run else verb
+        say(
+            f"{shown} {outcome.cert_name}: valid until "
             f"{outcome.issued.chain.not_after:%Y-%m-%d %H:%M} UTC"
         )
+    elif outcome.issued is None and outcome.version is not None and not quiet:
+        say(f"deployed {outcome.cert_name}: version {outcome.version} went live in a run that died")
     if outcome.error is not None:
-        click.echo(f"failed {outcome.cert_name}: {redact_text(str(outcome.error))}", err=True)
+        say(f"failed {outcome.cert_name}: {outcome.error}", err=True)
+    for warning in outcome.warnings:
+        say(f"warning: {outcome.cert_name}: {warning}", err=True)
     for hook_error in outcome.hook_errors:
-        click.echo(f"failed {outcome.cert_name}: it is live, but {hook_error}", err=True)
+        prefix = "it is live, but " if outcome.version or outcome.issued else ""
+        say(f"failed {outcome.cert_name}: {prefix}{hook_error}", err=True)
 
 
 class Progress:
@@ -537,10 +495,14 @@ class Progress:
             self.shown = False
 
 
-def redact_text(text: str) -> str:
-    from acmecf.config import redact
+# --- acmecf list -----------------------------------------------------------------------------
 
-    return redact(text)
+
+@dataclass(frozen=True)
+class ListOptions:
+    common: Common
+    as_json: bool
+    prometheus_file: Path | None
 
 
 @cli.command("list", epilog=EXIT_CODES)
@@ -554,8 +516,10 @@ def redact_text(text: str) -> str:
     "atomically.",
 )
 @common_options
-def list_certificates(**options: Any) -> None:
+def list_certificates(**kwargs: Any) -> None:
     """List the certificates acmecf manages, with expiry and next renewal.
+
+    A certificate whose stored file cannot be read is listed as broken, with the reason.
 
     \b
     Examples:
@@ -563,25 +527,28 @@ def list_certificates(**options: Any) -> None:
       acmecf list --json | jq '.[] | select(.days_left < 14)'
       acmecf list --quiet --prometheus /var/lib/prometheus/node-exporter/acmecf.prom
     """
-    run_command(_list, options)
+    run_command(
+        _list, kwargs, lambda common, kw: ListOptions(common, kw["as_json"], kw["prometheus_file"])
+    )
 
 
-def _list(options: dict[str, Any]) -> None:
+def _list(options: ListOptions) -> None:
     import datetime
     import json
 
-    from acmecf.renewal import next_renewal
+    from acmecf.lifecycle.schedule import next_renewal
 
-    store = store_from(options)
-    if options["prometheus_file"]:
-        from acmecf.metrics import write_metrics
+    store = options.common.store()
+    if options.prometheus_file:
+        from acmecf.monitoring.metrics import write_metrics
 
-        write_metrics(store, options["prometheus_file"])
-        if options["quiet"]:
+        write_metrics(store, options.prometheus_file)
+        if options.common.quiet:
             return
     now = datetime.datetime.now(datetime.UTC)
+    certificates, broken = store.load_all()
     rows: list[dict[str, Any]] = []
-    for certificate in store.load_certificates():
+    for certificate in certificates:
         state = certificate.state
         upcoming = next_renewal(state)
         days_left = None
@@ -590,27 +557,35 @@ def _list(options: dict[str, Any]) -> None:
         rows.append(
             {
                 "name": certificate.name,
-                "domains": list(certificate.config.names),
-                "key_type": certificate.config.key_type,
-                "server": certificate.config.server,
+                "domains": list(certificate.settings.names),
+                "key_type": certificate.settings.key_type,
+                "server": certificate.settings.server,
                 "not_after": state.not_after.isoformat() if state.not_after else None,
                 "days_left": days_left,
                 "next_renewal": upcoming.isoformat() if upcoming else None,
                 "renewal_basis": "ari" if state.ari_renew_at else "lifetime",
                 "last_result": state.last_result,
                 "last_attempt": state.last_attempt.isoformat() if state.last_attempt else None,
-                "live_dir": str(store.live(certificate.name).directory),
+                "live_dir": str(store.live_paths(certificate.name).directory),
             }
         )
-    if options["as_json"]:
-        click.echo(json.dumps(rows, indent=2))
+    for entry in broken:
+        rows.append({"name": entry.name, "broken": entry.error})
+    rows.sort(key=lambda row: row["name"])
+    if options.as_json:
+        say(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo(f"no certificates in {store.config_dir}")
+        say(f"no certificates in {store.config_dir}")
         return
     header = ("NAME", "DOMAINS", "KEY", "EXPIRES (UTC)", "DAYS", "NEXT RENEWAL", "LAST RESULT")
     table: list[tuple[str, ...]] = [header]
     for row in rows:
+        if "broken" in row:
+            table.append(
+                (row["name"], "-", "-", "-", "-", "-", _shorten("BROKEN: " + row["broken"], 80))
+            )
+            continue
         table.append(
             (
                 row["name"],
@@ -625,21 +600,32 @@ def _list(options: dict[str, Any]) -> None:
         )
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+        say("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
 
 
 def _shorten(text: str, width: int = 40) -> str:
+    text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
 cli.add_command(list_certificates, "certificates")
 
 
+# --- acmecf delete ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeleteOptions:
+    common: Common
+    cert_name: str
+    yes: bool
+
+
 @cli.command(epilog=EXIT_CODES)
-@click.option("--cert-name", required=True, help="The certificate to delete.")
+@click.option("--cert-name", required=True, type=CERT_NAME, help="The certificate to delete.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @common_options
-def delete(**options: Any) -> None:
+def delete(**kwargs: Any) -> None:
     """Delete a certificate: its live files, every old version and its renewal settings.
 
     Web servers that point at its files will fail to start afterwards; the certificate
@@ -649,23 +635,23 @@ def delete(**options: Any) -> None:
     Example:
       acmecf delete --cert-name old.example.com --yes
     """
-    run_command(_delete, options)
+    run_command(
+        _delete, kwargs, lambda common, kw: DeleteOptions(common, kw["cert_name"], kw["yes"])
+    )
 
 
-def _delete(options: dict[str, Any]) -> None:
-    from acmecf.errors import UsageError
+def _delete(options: DeleteOptions) -> None:
+    from acmecf.cli.prompts import confirm
 
-    store = store_from(options)
-    name = options["cert_name"]
-    certificate = store.load_certificate(name)
-    if not options["yes"]:
-        if not sys.stdin.isatty():
-            raise UsageError(f"refusing to delete {name} without confirmation: pass --yes")
-        click.confirm(
-            f"Delete {name} ({', '.join(certificate.config.names)}) and all its files?",
-            abort=True,
+    store = options.common.store()
+    name = options.cert_name
+    certificate = store.load(name)
+    if not options.yes:
+        confirm(
+            f"Delete {name} ({', '.join(certificate.settings.names)}) and all its files?",
+            refuse=f"refusing to delete {name} without confirmation: pass --yes",
         )
-    with store.lock():
-        store.delete_certificate(name)
-    if not options["quiet"]:
-        click.echo(f"deleted {name}")
+    with store.lock(name):
+        store.delete(name)
+    if not options.common.quiet:
+        say(f"deleted {name}")

@@ -4,29 +4,48 @@ origin-pulls, nginx-config and apache-config."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from acmecf.cli.base import EXIT_CODES, cli, common_options, run_command, store_from
+from acmecf.cli.base import EXIT_CODES, Common, cli, common_options, run_command, say
+from acmecf.cli.options import CERT_NAME, credentials_option
 
 if TYPE_CHECKING:
-    from acmecf.cloudflare import CloudflareApi, CloudflareOriginPulls, CloudflareZoneSettings, Zone
-    from acmecf.origin import OriginReport
-    from acmecf.origin_pull import OriginPullFiles
+    from acmecf.cloudflare.api import CloudflareApi
+    from acmecf.cloudflare.origin_pulls import CloudflareOriginPulls
+    from acmecf.cloudflare.zone_settings import CloudflareZoneSettings
+    from acmecf.dns.provider import Zone
+    from acmecf.origin.findings import OriginReport
+    from acmecf.storage.files import FileStore
+    from acmecf.storage.origin_pulls import OriginPullFiles
 
 SSL_MODE_NAMES = {"off": "Off", "flexible": "Flexible", "full": "Full", "strict": "Full (strict)"}
 
 
-def _credentials_option(function: Any) -> Any:
-    return click.option(
-        "--cloudflare-credentials",
-        metavar="FILE",
-        type=click.Path(dir_okay=False, resolve_path=True, path_type=Path),
-        help="File with dns_cloudflare_api_token = ... (mode 600). "
-        "Default: CLOUDFLARE_API_TOKEN, or CLOUDFLARE_EMAIL + CLOUDFLARE_API_KEY.",
-    )(function)
+_credentials_option = credentials_option
+
+
+@dataclass(frozen=True)
+class OriginOptions:
+    """The options of the origin and cloudflare commands (each uses the ones it has)."""
+
+    common: Common
+    values: Mapping[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values.get(key)
+
+    @property
+    def quiet(self) -> bool:
+        return self.common.quiet
+
+
+def _origin_options(common: Common, kwargs: Mapping[str, Any]) -> OriginOptions:
+    return OriginOptions(common, dict(kwargs))
 
 
 def _check_options(function: Any) -> Any:
@@ -60,12 +79,13 @@ def _check_options(function: Any) -> Any:
     return function
 
 
-def _api(options: dict[str, Any]) -> CloudflareApi:
-    from acmecf.cloudflare import CloudflareApi, RequestBudget
-    from acmecf.config import cloudflare_budget, load_credentials
+def _api(options: OriginOptions) -> CloudflareApi:
+    from acmecf.cloudflare.api import CloudflareApi
+    from acmecf.cloudflare.budget import RequestBudget, budget_from_environment
+    from acmecf.cloudflare.credentials import load_credentials
 
-    credentials = load_credentials(os.environ, options.get("cloudflare_credentials"))
-    limit, window = cloudflare_budget(os.environ)
+    credentials = load_credentials(os.environ, options["credentials_file"])
+    limit, window = budget_from_environment(os.environ)
     return CloudflareApi(
         credentials,
         base_url=os.environ.get("CLOUDFLARE_BASE_URL") or None,
@@ -74,7 +94,7 @@ def _api(options: dict[str, Any]) -> CloudflareApi:
 
 
 def _zone(api: CloudflareApi, zone: str | None) -> Zone:
-    from acmecf.cloudflare import CloudflareZones
+    from acmecf.cloudflare.zones import CloudflareZones
 
     zones = CloudflareZones(api)
     return zones.find(zone) if zone else zones.only_zone()
@@ -105,7 +125,7 @@ def origin() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @_credentials_option
 @common_options
-def origin_check(**options: Any) -> None:
+def origin_check(**kwargs: Any) -> None:
     """Check what the origin serves for NAME, one line per question, each problem with its fix.
 
     Connects straight to the origin (not through Cloudflare) with SNI = NAME and reports: the
@@ -121,17 +141,17 @@ def origin_check(**options: Any) -> None:
       acmecf origin check www.example.com --origin 203.0.113.7
       acmecf origin check www.example.com --origin 10.0.0.5:8443 --json
     """
-    run_command(_origin_check, options)
+    run_command(_origin_check, kwargs, _origin_options)
 
 
-def _origin_check(options: dict[str, Any]) -> None:
+def _origin_check(options: OriginOptions) -> None:
     import json
 
-    from acmecf.origin import OriginError, parse_origin
-    from acmecf.store import Store
+    from acmecf.errors import OriginError
+    from acmecf.origin.handshake import parse_origin
 
     name = options["name"].lower().rstrip(".")
-    store: Store = store_from(options)
+    store: FileStore = options.common.store()
     if options["origin_address"]:
         targets = [parse_origin(options["origin_address"], options["port"])]
     else:
@@ -140,10 +160,10 @@ def _origin_check(options: dict[str, Any]) -> None:
     for host, port in targets:
         reports.append(_check_one(options, store, name, host, port))
     if options["as_json"]:
-        click.echo(json.dumps([r.as_json() for r in reports], indent=2))
+        say(json.dumps([r.as_json() for r in reports], indent=2))
     else:
         for report in reports:
-            _print_report(report, quiet=options["quiet"])
+            _print_report(report, quiet=options.quiet)
     failed = [r for r in reports if not r.ok]
     if failed:
         problems = sum(1 for r in failed for f in r.findings if f.ok is False)
@@ -155,18 +175,18 @@ def _origin_check(options: dict[str, Any]) -> None:
         )
 
 
-def _origins_from_zone(options: dict[str, Any], name: str) -> list[tuple[str, int]]:
-    from acmecf.cloudflare import CloudflareZones
-    from acmecf.origin import origin_addresses
+def _origins_from_zone(options: OriginOptions, name: str) -> list[tuple[str, int]]:
+    from acmecf.cloudflare.zones import CloudflareZones
+    from acmecf.origin.check import origin_addresses
 
     addresses = origin_addresses(CloudflareZones(_api(options)), name)
     return [(address, options["port"]) for address in addresses]
 
 
-def _check_one(
-    options: dict[str, Any], store: Any, name: str, host: str, port: int
-) -> OriginReport:
-    from acmecf.origin import Finding, OriginError, OriginReport, check_origin
+def _check_one(options: OriginOptions, store: Any, name: str, host: str, port: int) -> OriginReport:
+    from acmecf.errors import OriginError
+    from acmecf.origin.check import check_origin
+    from acmecf.origin.findings import Finding, OriginReport
 
     try:
         return check_origin(
@@ -209,7 +229,7 @@ def cloudflare() -> None:
 @_check_options
 @_credentials_option
 @common_options
-def ssl_mode(**options: Any) -> None:
+def ssl_mode(**kwargs: Any) -> None:
     """Show the zone's SSL/TLS encryption mode, or set it.
 
     Setting strict, Full (strict), first runs `acmecf origin check` on every proxied A, AAAA
@@ -222,11 +242,11 @@ def ssl_mode(**options: Any) -> None:
       acmecf cloudflare ssl-mode --zone example.com
       acmecf cloudflare ssl-mode --zone example.com strict
     """
-    run_command(_ssl_mode, options)
+    run_command(_ssl_mode, kwargs, _origin_options)
 
 
-def _ssl_mode(options: dict[str, Any]) -> None:
-    from acmecf.cloudflare import CloudflareZoneSettings
+def _ssl_mode(options: OriginOptions) -> None:
+    from acmecf.cloudflare.zone_settings import CloudflareZoneSettings
 
     api = _api(options)
     zone = _zone(api, options["zone"])
@@ -251,42 +271,30 @@ def _ssl_mode(options: dict[str, Any]) -> None:
         )
 
 
-def _require_passing_origins(options: dict[str, Any], api: CloudflareApi, zone: Zone) -> None:
-    from acmecf.cloudflare import CloudflareZones
-    from acmecf.origin import OriginError, origin_addresses
+def _require_passing_origins(options: OriginOptions, api: CloudflareApi, zone: Zone) -> None:
+    from acmecf.cloudflare.zones import CloudflareZones
+    from acmecf.origin.strict import check_zone_origins, refusal
 
-    zones = CloudflareZones(api)
-    store = store_from(options)
-    hosts = sorted({r.name for r in zones.address_records(zone) if r.proxied})
-    failures: list[str] = []
-    for host in hosts:
-        if host.startswith("*."):
-            click.echo(f"skipped {host}: check its names one by one with acmecf origin check")
-            continue
-        try:
-            targets = [(a, options["port"]) for a in origin_addresses(zones, host)]
-        except OriginError as err:
-            failures.append(f"{host} ({err})")
-            continue
-        for address, port in targets:
-            report = _check_one(options, store, host, address, port)
-            if not report.ok:
-                first = next(f for f in report.findings if f.ok is False)
-                failures.append(f"{host} at {report.origin} ({first.check}: {first.message})")
-                if not options["quiet"]:
-                    _print_report(report, quiet=True)
-            elif options["verbose"]:
-                click.echo(f"{host} at {report.origin}: passes")
-    if failures and not options["force"]:
-        raise OriginError(
-            f"refusing Full (strict) for {_zone_label(zone)}: {len(failures)} origin"
-            f"{'s' * (len(failures) != 1)} would fail with error 526: "
-            + "; ".join(failures)
-            + ". Fix them (acmecf origin check NAME says how), or pass --force"
-        )
-    if failures:
-        click.echo(
-            f"warning: switching despite {len(failures)} failing origin(s) (--force)", err=True
+    store = options.common.store()
+    result = check_zone_origins(
+        CloudflareZones(api),
+        zone,
+        lambda host, address: _check_one(options, store, host, address, options["port"]),
+    )
+    for host in result.skipped:
+        say(f"skipped {host}: check its names one by one with acmecf origin check")
+    if not options.quiet:
+        for report in result.failed_reports:
+            _print_report(report, quiet=True)
+    if options.common.verbose:
+        for passed in result.passed:
+            say(f"{passed}: passes")
+    if result.failures and not options["force"]:
+        raise refusal(_zone_label(zone), result.failures)
+    if result.failures:
+        say(
+            f"warning: switching despite {len(result.failures)} failing origin(s) (--force)",
+            err=True,
         )
 
 
@@ -308,7 +316,7 @@ def _require_passing_origins(options: dict[str, Any], api: CloudflareApi, zone: 
 )
 @_credentials_option
 @common_options
-def origin_pulls(**options: Any) -> None:
+def origin_pulls(**kwargs: Any) -> None:
     """Authenticated Origin Pulls: Cloudflare presents a client certificate to the origin.
 
     enable writes the CA the web server must trust (Cloudflare's origin-pull CA, checked
@@ -331,15 +339,17 @@ def origin_pulls(**options: Any) -> None:
       acmecf cloudflare origin-pulls --zone example.com enable --hostname www.example.com
       acmecf cloudflare origin-pulls --zone example.com status
     """
-    run_command(_origin_pulls, options)
+    run_command(_origin_pulls, kwargs, _origin_options)
 
 
-def _origin_pulls(options: dict[str, Any]) -> None:
+def _origin_pulls(options: OriginOptions) -> None:
     import datetime
 
-    from acmecf.cloudflare import CloudflareOriginPulls, CloudflareZoneSettings
+    from acmecf.cloudflare.origin_pulls import CloudflareOriginPulls
+    from acmecf.cloudflare.zone_settings import CloudflareZoneSettings
     from acmecf.errors import UsageError
-    from acmecf.origin_pull import OriginPullFiles, OriginPullState, disable, enable
+    from acmecf.origin.pulls import disable, enable
+    from acmecf.storage.origin_pulls import OriginPullFiles, OriginPullState
 
     api = _api(options)
     zone = _zone(api, options["zone"])
@@ -348,14 +358,14 @@ def _origin_pulls(options: dict[str, Any]) -> None:
     for hostname in hostnames:
         if zone.name and not (hostname == zone.name or hostname.endswith("." + zone.name)):
             raise UsageError(f"--hostname {hostname} is not in the zone {zone.name}")
-    store = store_from(options)
-    files = OriginPullFiles(store.config_dir)
+    store = options.common.store()
+    files = OriginPullFiles(store)
     settings, pulls = CloudflareZoneSettings(api), CloudflareOriginPulls(api)
     if options["action"] == "status":
         _origin_pulls_status(files, settings, pulls, zone)
         return
-    credentials = options.get("cloudflare_credentials")
-    with store.lock():
+    credentials = options["credentials_file"]
+    with store.lock(f"origin-pull.{label}"):
         state = files.load(label) or OriginPullState(
             zone.id, label, credentials_file=str(credentials) if credentials else None
         )
@@ -372,7 +382,7 @@ def _origin_pulls(options: dict[str, Any]) -> None:
         else:
             state = disable(settings, pulls, state, hostnames=hostnames)
         files.save(state)
-    if options["quiet"]:
+    if options.quiet:
         return
     if options["action"] == "disable":
         what = ", ".join(hostnames) if hostnames else label
@@ -410,6 +420,7 @@ def _origin_pulls_status(
     zone: Zone,
 ) -> None:
     from acmecf.errors import CloudflareError
+    from acmecf.origin.pulls import client_not_after
 
     label = _zone_label(zone)
     mode = settings.ssl_mode(zone)
@@ -440,7 +451,7 @@ def _origin_pulls_status(
     if state.zone_level == "shared":
         click.echo(f"  web server CA: {files.shared_ca}")
     if state.uses_own_ca():
-        not_after = files.client_not_after(label)
+        not_after = client_not_after(files, label)
         click.echo(f"  web server CA: {files.ca(label)}")
         if not_after is not None:
             click.echo(
@@ -454,7 +465,9 @@ def _origin_pulls_status(
 def _site_options(function: Any) -> Any:
     options = [
         click.argument("name"),
-        click.option("--cert-name", help="Use this certificate. Default: the one for NAME."),
+        click.option(
+            "--cert-name", type=CERT_NAME, help="Use this certificate. Default: the one for NAME."
+        ),
         click.option(
             "--listen",
             default="443",
@@ -488,7 +501,7 @@ def _site_options(function: Any) -> Any:
 @cli.command("nginx-config", epilog=EXIT_CODES)
 @_site_options
 @common_options
-def nginx_config(**options: Any) -> None:
+def nginx_config(**kwargs: Any) -> None:
     """Print nginx server blocks for NAME: the site, and a default server that refuses unknown
     host names.
 
@@ -502,13 +515,13 @@ def nginx_config(**options: Any) -> None:
       acmecf nginx-config www.example.com > /etc/nginx/conf.d/www.example.com.conf
       acmecf nginx-config www.example.com --proxy-pass http://127.0.0.1:8080
     """
-    run_command(lambda o: _render(o, "nginx"), options)
+    run_command(lambda o: _render(o, "nginx"), kwargs, _origin_options)
 
 
 @cli.command("apache-config", epilog=EXIT_CODES)
 @_site_options
 @common_options
-def apache_config(**options: Any) -> None:
+def apache_config(**kwargs: Any) -> None:
     """Print Apache virtual hosts for NAME: a first, catch-all virtual host that denies
     unknown host names, and the site.
 
@@ -520,22 +533,21 @@ def apache_config(**options: Any) -> None:
     Examples:
       acmecf apache-config www.example.com > /etc/apache2/sites-available/www.example.com.conf
     """
-    run_command(lambda o: _render(o, "apache"), options)
+    run_command(lambda o: _render(o, "apache"), kwargs, _origin_options)
 
 
-def _render(options: dict[str, Any], server: str) -> None:
+def _render(options: OriginOptions, server: str) -> None:
     from acmecf.errors import UsageError
-    from acmecf.origin import held_certificate
-    from acmecf.origin_pull import OriginPullFiles
-    from acmecf.store import check_cert_name
-    from acmecf.webserver import Site, render_apache, render_nginx
+    from acmecf.origin.check import held_certificate
+    from acmecf.origin.webserver import Site, render_apache, render_nginx
+    from acmecf.storage.origin_pulls import OriginPullFiles
 
     name = options["name"].lower().rstrip(".")
-    store = store_from(options)
+    store = options.common.store()
     if options["cert_name"]:
-        live = store.live(check_cert_name(options["cert_name"]))
         cert_name = options["cert_name"]
-        if not live.fullchain.exists():
+        live = store.live_paths(cert_name)
+        if store.live_version(cert_name) is None:
             raise UsageError(f"no live certificate {cert_name!r} in {store.config_dir}")
     else:
         held = held_certificate(store, name)
@@ -545,10 +557,10 @@ def _render(options: dict[str, Any], server: str) -> None:
                 f"first (acmecf issue -d {name}), or pass --cert-name"
             )
         cert_name = held.cert_name
-        live = store.live(cert_name)
+        live = store.live_paths(cert_name)
     client_ca = options["client_ca"]
     if client_ca is None:
-        files = OriginPullFiles(store.config_dir)
+        files = OriginPullFiles(store)
         state = files.state_for_name(name)
         client_ca = files.ca_file_for(state, name) if state is not None else None
     site = Site(

@@ -9,7 +9,11 @@ from typing import Any
 
 import click
 
-from acmecf.cli.base import cli, common_options, run_command
+from acmecf.cli.base import Common, cli, common_options, run_command
+
+
+def _with_common(common: Common, kwargs: Any) -> dict[str, Any]:
+    return {**kwargs, "common": common}
 
 
 @cli.group()
@@ -36,14 +40,14 @@ def sandbox() -> None:
     help="Propagation delay of each emulated nameserver, in seconds.",
 )
 @common_options
-def sandbox_demo(**options: Any) -> None:
+def sandbox_demo(**kwargs: Any) -> None:
     """Issue example.com + *.example.com end to end on the test bed and verify the chain.
 
     \b
     Example:
       acmecf sandbox demo --workdir ./demo
     """
-    run_command(_sandbox_demo, options)
+    run_command(_sandbox_demo, kwargs, _with_common)
 
 
 def _sandbox_demo(options: dict[str, Any]) -> None:
@@ -70,7 +74,7 @@ def _sandbox_demo(options: dict[str, Any]) -> None:
 )
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @common_options
-def sandbox_run(**options: Any) -> None:
+def sandbox_run(**kwargs: Any) -> None:
     """Start the test bed, run COMMAND with its settings in the environment, then stop it.
 
     COMMAND sees ACMECF_SERVER, ACMECF_CA_BUNDLE, CLOUDFLARE_BASE_URL, CLOUDFLARE_API_TOKEN,
@@ -80,7 +84,7 @@ def sandbox_run(**options: Any) -> None:
     Example:
       acmecf sandbox run -- acmecf issue --agree-tos -d example.com --config-dir ./try
     """
-    run_command(_sandbox_run, options)
+    run_command(_sandbox_run, kwargs, _with_common)
 
 
 def _sandbox_run(options: dict[str, Any]) -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from cryptography import x509
 
-from acmecf.certificate import split_pem
 from acmecf.errors import AcmecfError
+from acmecf.pki.chain import split_pem
 from acmecf.sandbox.testbed import start_sandbox
-from acmecf.store import write_atomic
+from acmecf.storage.safe import write_file_atomic
 
 NAMES = ("example.com", "*.example.com")
 
@@ -57,7 +57,7 @@ def run_demo(workdir: Path | None, delays: Sequence[float], *, echo: Callable[[s
         if completed.returncode != 0:
             raise AcmecfError(f"the demo issuance failed with exit code {completed.returncode}")
         root_path = workdir / "pebble-root.pem"
-        write_atomic(root_path, bed.pebble.root_pem(), 0o644)
+        write_file_atomic(root_path, bed.pebble.root_pem(), 0o644)
         leftovers = bed.emulator.records(type="TXT")
         leftovers = [r for r in leftovers if r["name"].startswith("_acme-challenge")]
         if leftovers:

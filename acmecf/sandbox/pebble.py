@@ -32,9 +32,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from acmecf.certificate import self_signed_ca
 from acmecf.errors import AcmecfError
-from acmecf.store import write_atomic
+from acmecf.pki.authority import self_signed_ca
+from acmecf.storage.safe import write_file_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def generate_https_certificates(workdir: Path) -> tuple[Path, Path, Path]:
     key = workdir / "https-server.key"
     ca_bundle.write_bytes(ca_certificate.public_bytes(serialization.Encoding.PEM))
     certificate.write_bytes(server_certificate.public_bytes(serialization.Encoding.PEM))
-    write_atomic(
+    write_file_atomic(
         key,
         server_key.private_bytes(
             serialization.Encoding.PEM,
@@ -334,7 +334,8 @@ class Pebble:
         if self.blocked_domains:
             settings["domainBlocklist"] = self.blocked_domains
         # The config holds EAB HMAC keys, so keep it owner-only.
-        write_atomic(self.config_path, json.dumps({"pebble": settings}, indent=2).encode())
+        config = json.dumps({"pebble": settings}, indent=2).encode()
+        write_file_atomic(self.config_path, config, 0o600)
 
     def _environment(self) -> dict[str, str]:
         environment = {

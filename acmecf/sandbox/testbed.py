@@ -22,7 +22,7 @@ from types import TracebackType
 
 from acmecf.sandbox.emulator import CloudflareEmulator
 from acmecf.sandbox.pebble import Pebble
-from acmecf.store import write_atomic
+from acmecf.storage.safe import write_file_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Sandbox:
             f"export {name}={shlex.quote(value)}\n"
             for name, value in self.client_environment().items()
         ]
-        write_atomic(self.env_file, "".join(lines).encode())
+        write_file_atomic(self.env_file, "".join(lines).encode(), 0o600)
         return self.env_file
 
     def stop(self) -> None:

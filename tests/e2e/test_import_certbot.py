@@ -16,9 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from acmecf.certbot_import import read_renewal_configuration
+from acmecf.migrate.certbot import read_renewal_configuration
 from acmecf.sandbox.testbed import Sandbox
-from acmecf.store import Store
+from acmecf.storage.files import FileStore as Store
 
 from ..certbot_layout import Version, pkcs8, tree_digest, write_account, write_lineage
 from .conftest import Acmecf, challenge_records

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from acmecf.origin_pull import SHARED_CA_SHA256, fingerprint
+from acmecf.origin.pulls import SHARED_CA_SHA256, fingerprint
 from acmecf.sandbox.testbed import Sandbox
 
 from .conftest import Acmecf, Result

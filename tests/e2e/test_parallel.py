@@ -9,8 +9,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from acmecf.renewal import CertificateConfig, StoredCertificate, dumps
 from acmecf.sandbox.testbed import Sandbox
+from acmecf.settings.table import CertificateSettings
+from acmecf.storage.files import FileStore
+from acmecf.storage.model import StoredCertificate
 
 from .conftest import Acmecf, challenge_records
 from .test_issue import assert_valid_live_certificate
@@ -24,8 +26,8 @@ def add_certificates(acmecf: Acmecf, prefix: str, count: int) -> list[str]:
     names = [first]
     for index in range(1, count):
         name = f"{prefix}{index}.example.{'com' if index % 2 else 'net'}"
-        settings = StoredCertificate(CertificateConfig(cert_name=name, names=(name, f"*.{name}")))
-        (acmecf.config_dir / "renewal" / f"{name}.toml").write_text(dumps(settings))
+        settings = StoredCertificate(CertificateSettings(cert_name=name, names=(name, f"*.{name}")))
+        FileStore(acmecf.config_dir).save(settings)
         names.append(name)
     return names
 

@@ -181,8 +181,9 @@ def test_a_second_run_waits_for_the_lock_then_says_so(acmecf: Acmecf) -> None:
             sys.executable,
             "-c",
             (
-                "import sys, time; from pathlib import Path; from acmecf.store import Store\n"
-                f"with Store(Path({str(acmecf.config_dir)!r})).lock():\n"
+                "import sys, time; from pathlib import Path\n"
+                "from acmecf.storage.files import FileStore\n"
+                f"with FileStore(Path({str(acmecf.config_dir)!r})).lock('locked.example.com'):\n"
                 "    print('locked', flush=True); time.sleep(30)"
             ),
         ],
@@ -196,10 +197,11 @@ def test_a_second_run_waits_for_the_lock_then_says_so(acmecf: Acmecf) -> None:
         holder.kill()
         holder.wait()
     assert result.code == 1
-    assert result.stderr.strip() == (
-        f"acmecf: error: another acmecf run (pid {holder.pid}) is working in "
-        f"{acmecf.config_dir}; it will finish on its own: try again later"
-    )
+    assert result.stderr.strip().splitlines()[-2:] == [
+        f"failed locked.example.com: another acmecf run (pid {holder.pid}) is working on "
+        f"locked.example.com in {acmecf.config_dir}; it will finish on its own: try again later",
+        "acmecf: error: 1 of 1 renewals failed: locked.example.com (see above)",
+    ]
 
 
 def test_dry_run_changes_nothing_and_skips_hooks(

@@ -117,7 +117,7 @@ def test_the_reload_nginx_hook_reloads_only_a_clean_configuration(
     if nginx_test_ok:
         assert result.code == 0, result.output
         assert log.read_text() == "nginx -t\nsystemctl reload nginx\n"
-        assert "reloaded nginx for nginx.example.com" in result.stdout
+        assert "reloaded nginx for nginx.example.com" in result.stderr, "hook output: stderr"
     else:
         assert result.code == 1
         assert log.read_text() == "nginx -t\n"

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from acmecf.certificate import make_csr
+from acmecf.pki.requests import make_csr
 from acmecf.sandbox.emulator import CloudflareEmulator
 
 TOKEN = "T" * 40

@@ -10,28 +10,24 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from acmecf.cloudflare import (
-    CloudflareApi,
-    CloudflareOriginCA,
-    CloudflareOriginPulls,
-    CloudflareZones,
-    CloudflareZoneSettings,
-    Credentials,
-)
-from acmecf.errors import CloudflareError, UsageError
-from acmecf.issue import IssueRequest
-from acmecf.origin_ca import issue_origin_ca_certificate
-from acmecf.origin_pull import (
-    OriginPullError,
-    OriginPullFiles,
-    OriginPullState,
+from acmecf.cloudflare.api import CloudflareApi
+from acmecf.cloudflare.credentials import Credentials
+from acmecf.cloudflare.origin_ca import CloudflareOriginCA
+from acmecf.cloudflare.origin_pulls import CloudflareOriginPulls
+from acmecf.cloudflare.zone_settings import CloudflareZoneSettings
+from acmecf.cloudflare.zones import CloudflareZones
+from acmecf.errors import CloudflareError, OriginPullError, UsageError
+from acmecf.issuers.base import CertificateRequest
+from acmecf.issuers.origin_ca import OriginCaIssuer
+from acmecf.origin.pulls import (
     client_certificates_due,
     disable,
     enable,
     renew_client_certificates,
 )
 from acmecf.sandbox.emulator import CloudflareEmulator
-from acmecf.store import Store
+from acmecf.storage.files import FileStore
+from acmecf.storage.origin_pulls import OriginPullFiles, OriginPullState
 
 TOKEN = "T" * 40
 NOW = datetime.datetime.now(datetime.UTC)
@@ -49,6 +45,10 @@ def emulator() -> Iterator[CloudflareEmulator]:
 @pytest.fixture
 def api(emulator: CloudflareEmulator) -> CloudflareApi:
     return CloudflareApi(Credentials(token=TOKEN), base_url=emulator.base_url)
+
+
+def client_text(files: OriginPullFiles) -> str:
+    return (files.read("example.com", "client.pem") or b"").decode()
 
 
 def state_for(api: CloudflareApi) -> OriginPullState:
@@ -76,7 +76,7 @@ def enable_own_ca(
 def test_enabling_refuses_while_the_mode_is_flexible_and_changes_nothing(
     api: CloudflareApi, emulator: CloudflareEmulator, tmp_path: Path
 ) -> None:
-    files = OriginPullFiles(tmp_path)
+    files = OriginPullFiles(FileStore(tmp_path))
     with pytest.raises(OriginPullError, match="uses SSL mode flexible"):
         enable_own_ca(api, files)
     assert emulator.zone_setting("example.com", "tls_client_auth") == "off"
@@ -87,21 +87,21 @@ def test_enabling_twice_uploads_one_certificate(
     api: CloudflareApi, emulator: CloudflareEmulator, tmp_path: Path
 ) -> None:
     emulator.set_zone_setting("example.com", "ssl", "full")
-    files = OriginPullFiles(tmp_path)
+    files = OriginPullFiles(FileStore(tmp_path))
     first = enable_own_ca(api, files)
     second = enable_own_ca(api, files)
     assert first.zone_certificate_id == second.zone_certificate_id
     zone = CloudflareZones(api).find("example.com")
     assert len(CloudflareOriginPulls(api).zone_certificates(zone)) == 1
     edge = emulator.edge_client_certificate("www.example.com")
-    assert edge is not None and edge.certificate == files.client("example.com").read_text()
+    assert edge is not None and edge.certificate == client_text(files)
 
 
 def test_disabling_switches_the_zone_back_off(
     api: CloudflareApi, emulator: CloudflareEmulator, tmp_path: Path
 ) -> None:
     emulator.set_zone_setting("example.com", "ssl", "strict")
-    files = OriginPullFiles(tmp_path)
+    files = OriginPullFiles(FileStore(tmp_path))
     state = enable_own_ca(api, files)
     state = disable(CloudflareZoneSettings(api), CloudflareOriginPulls(api), state, hostnames=[])
     assert state.zone_level is None
@@ -113,7 +113,7 @@ def test_renewal_uploads_a_new_client_certificate_from_the_same_ca_and_drops_the
     api: CloudflareApi, emulator: CloudflareEmulator, tmp_path: Path
 ) -> None:
     emulator.set_zone_setting("example.com", "ssl", "full")
-    files = OriginPullFiles(tmp_path)
+    files = OriginPullFiles(FileStore(tmp_path))
     before = enable_own_ca(api, files, hostnames=["www.example.com"])
     before = enable(
         files,
@@ -126,16 +126,16 @@ def test_renewal_uploads_a_new_client_certificate_from_the_same_ca_and_drops_the
     )
     files.save(before)
     ca_before = files.ca("example.com").read_bytes()
-    old_client = files.client("example.com").read_text()
-    assert client_certificates_due(tmp_path, NOW) == []
-    assert client_certificates_due(tmp_path, NOW + datetime.timedelta(days=340)) == ["example.com"]
+    old_client = client_text(files)
+    assert client_certificates_due(files, NOW) == []
+    assert client_certificates_due(files, NOW + datetime.timedelta(days=340)) == ["example.com"]
 
     results = renew_client_certificates(
-        tmp_path, lambda credentials_file: api, now=NOW + datetime.timedelta(days=340)
+        files, lambda credentials_file: api, now=NOW + datetime.timedelta(days=340)
     )
 
     assert [(r.zone_name, r.error) for r in results] == [("example.com", None)]
-    new_client = files.client("example.com").read_text()
+    new_client = client_text(files)
     assert new_client != old_client
     assert files.ca("example.com").read_bytes() == ca_before, "the web server needs no change"
     ca = x509.load_pem_x509_certificate(ca_before)
@@ -155,68 +155,56 @@ def test_a_failed_renewal_keeps_the_old_certificate_and_says_why(
     api: CloudflareApi, emulator: CloudflareEmulator, tmp_path: Path
 ) -> None:
     emulator.set_zone_setting("example.com", "ssl", "full")
-    files = OriginPullFiles(tmp_path)
+    files = OriginPullFiles(FileStore(tmp_path))
     enable_own_ca(api, files)
-    old_client = files.client("example.com").read_text()
+    old_client = client_text(files)
     broken = CloudflareApi(Credentials(token="X" * 40), base_url=emulator.base_url)
 
-    results = renew_client_certificates(tmp_path, lambda credentials_file: broken, force=True)
+    results = renew_client_certificates(files, lambda credentials_file: broken, force=True)
 
     assert len(results) == 1 and isinstance(results[0].error, CloudflareError)
-    assert files.client("example.com").read_text() == old_client
+    assert client_text(files) == old_client
     edge = emulator.edge_client_certificate("www.example.com")
     assert edge is not None and edge.certificate == old_client
 
 
-def test_the_origin_ca_issuer_saves_the_leaf_as_the_full_chain(
-    api: CloudflareApi, emulator: CloudflareEmulator, tmp_path: Path
+def test_the_origin_ca_issuer_returns_the_leaf_alone_signed_by_the_origin_ca(
+    api: CloudflareApi, emulator: CloudflareEmulator
 ) -> None:
-    store = Store(tmp_path)
-    request = IssueRequest(
-        names=["example.com", "*.example.com"], cert_name="example.com", key_type="ecdsa-p256"
+    request = CertificateRequest(
+        cert_name="example.com", names=("example.com", "*.example.com"), key_type="ecdsa-p256"
     )
 
-    issued = issue_origin_ca_certificate(request, origin_ca=CloudflareOriginCA(api), store=store)
+    issued = OriginCaIssuer(CloudflareOriginCA(api)).issue(request)
 
-    live = store.live("example.com")
-    assert issued.version_dir is not None
-    assert live.fullchain.read_bytes() == live.cert.read_bytes()
-    assert live.chain.read_bytes() == b""
+    assert issued.chain.intermediates == ()
+    assert issued.chain.fullchain_pem == issued.chain.cert_pem
     root = x509.load_pem_x509_certificate(emulator.origin_ca_root_pem("origin-ecc"))
-    x509.load_pem_x509_certificate(live.cert.read_bytes()).verify_directly_issued_by(root)
+    issued.chain.leaf.verify_directly_issued_by(root)
+    assert issued.serial is not None
 
 
-def test_the_origin_ca_issuer_refuses_key_types_it_cannot_sign(
-    api: CloudflareApi, tmp_path: Path
-) -> None:
-    request = IssueRequest(names=["example.com"], cert_name="example.com", key_type="ecdsa-p384")
-    with pytest.raises(UsageError, match="ecdsa-p256 or rsa-2048"):
-        issue_origin_ca_certificate(
-            request, origin_ca=CloudflareOriginCA(api), store=Store(tmp_path)
-        )
-
-
-def test_a_dry_run_of_the_origin_ca_issuer_revokes_and_writes_nothing(
-    api: CloudflareApi, emulator: CloudflareEmulator, tmp_path: Path
-) -> None:
-    request = IssueRequest(names=["www.example.com"], cert_name="www", key_type="rsa-2048")
-    issued = issue_origin_ca_certificate(
-        request, origin_ca=CloudflareOriginCA(api), store=Store(tmp_path), save=False
+def test_the_origin_ca_issuer_refuses_key_types_it_cannot_sign(api: CloudflareApi) -> None:
+    request = CertificateRequest(
+        cert_name="example.com", names=("example.com",), key_type="ecdsa-p384"
     )
-    assert issued.version_dir is None
-    assert not (tmp_path / "live").exists()
+    with pytest.raises(UsageError, match="ecdsa-p256 or rsa-2048"):
+        OriginCaIssuer(CloudflareOriginCA(api)).issue(request)
+
+
+def test_a_dry_run_of_the_origin_ca_issuer_revokes_what_it_ordered(
+    api: CloudflareApi, emulator: CloudflareEmulator
+) -> None:
+    request = CertificateRequest(cert_name="www", names=("www.example.com",), key_type="rsa-2048")
+    issued = OriginCaIssuer(CloudflareOriginCA(api), dry_run=True).issue(request)
     deletes = [r for r in emulator.requests if r.method == "DELETE"]
     assert [r.path.split("/")[-1] for r in deletes] == [str(issued.chain.leaf.serial_number)]
 
 
-def test_the_origin_ca_issuer_names_the_permission_for_a_refused_name(
-    api: CloudflareApi, tmp_path: Path
-) -> None:
-    request = IssueRequest(names=["www.not-mine.org"], cert_name="x", key_type="ecdsa-p256")
+def test_the_origin_ca_issuer_names_the_permission_for_a_refused_name(api: CloudflareApi) -> None:
+    request = CertificateRequest(cert_name="x", names=("www.not-mine.org",), key_type="ecdsa-p256")
     with pytest.raises(CloudflareError, match="SSL and Certificates > Edit"):
-        issue_origin_ca_certificate(
-            request, origin_ca=CloudflareOriginCA(api), store=Store(tmp_path)
-        )
+        OriginCaIssuer(CloudflareOriginCA(api)).issue(request)
 
 
 def test_a_refusal_names_the_permission_these_endpoints_need(

@@ -10,8 +10,9 @@ from acme import messages
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.jwk import JWKEC
 
-from acmecf.acme_client import AcmeSession
-from acmecf.certificate import make_csr
+from acmecf.acme import orders
+from acmecf.acme.client import AcmeSession
+from acmecf.pki.requests import make_csr
 
 
 class Reply:
@@ -76,7 +77,7 @@ def session() -> tuple[AcmeSession, FakeClient]:
 def test_a_renewal_order_names_the_certificate_it_replaces() -> None:
     acme, fake = session()
     csr = make_csr(ec.generate_private_key(ec.SECP256R1()), ["example.com"])
-    order = acme.new_order(csr, replaces="aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE")
+    order = orders.new_order(acme, csr, replaces="aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE")
     url, body = fake.net.posted[0]
     assert url == "https://ca.test/new-order"
     sent = json.loads(body.json_dumps())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 
-from acmecf.cloudflare import RequestBudget
+from acmecf.cloudflare.budget import RequestBudget
 
 
 class Clock:

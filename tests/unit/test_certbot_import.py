@@ -12,17 +12,17 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from acmecf.certbot_import import (
+from acmecf.cli import cli
+from acmecf.errors import CertbotImportError
+from acmecf.migrate.certbot import (
     DISABLED_MARK,
-    CertbotImportError,
     carry_out,
     disable_certbot_renewal,
     key_type,
     plan_import,
     read_renewal_configuration,
 )
-from acmecf.cli import cli
-from acmecf.store import Store
+from acmecf.storage.files import FileStore as Store
 
 from ..certbot_layout import Version, pkcs8, tree_digest, write_account, write_lineage
 from .x509_factory import TinyCA, pem
@@ -166,7 +166,7 @@ def test_the_plan_takes_over_dns_cloudflare_and_leaves_the_others(
     ]
     assert plan.failures == ()
     [takeover] = plan.takeovers
-    config, state = takeover.certificate.config, takeover.certificate.state
+    config, state = takeover.certificate.settings, takeover.certificate.state
     assert config.cert_name == "example.com"
     assert config.names == ("*.example.com", "example.com"), "the current certificate's names"
     assert config.key_type == "ecdsa-p256"
@@ -190,26 +190,26 @@ def test_carry_out_makes_the_current_files_live_and_reuses_the_account(
     account_key = rsa.generate_private_key(65537, 2048)
     certbot_dir, versions = _certbot(tmp_path, ca, account_key=account_key)
     store = Store(tmp_path / "acmecf")
-    with store.lock():
-        carry_out(plan_import(certbot_dir, store), store)
+    carry_out(plan_import(certbot_dir, store), store)
 
-    live = store.live("example.com")
+    live = store.live_paths("example.com")
     assert live.cert.read_bytes() == versions[1].cert
     assert live.chain.read_bytes() == versions[1].chain
     assert live.fullchain.read_bytes() == versions[1].cert + versions[1].chain
     assert live.privkey.read_bytes() == versions[1].privkey
     assert stat.S_IMODE(live.privkey.stat().st_mode) == 0o600
-    stored = store.load_certificate("example.com")
-    assert stored.config.key_type == "ecdsa-p256"
+    stored = store.load("example.com")
+    assert stored.settings.key_type == "ecdsa-p256"
     assert stored.state.not_after is not None
+    assert stored.state.version == stored.state.deployed_version == "0001"
     account = store.load_account(SERVER)
     assert account is not None
-    key_pem, info = account
+    key_pem, info = account.key_pem, account.info
     key = serialization.load_pem_private_key(key_pem, None)
     assert isinstance(key, rsa.RSAPrivateKey)
     assert key.private_numbers() == account_key.private_numbers()
     assert info["uri"] == ACCOUNT_URI
-    assert store.certificate_names() == ["example.com"]
+    assert store.names() == ["example.com"]
 
 
 def test_a_second_import_leaves_an_imported_certificate_alone(tmp_path: Path, ca: TinyCA) -> None:
@@ -279,7 +279,7 @@ def test_key_reuse_chain_profile_and_must_staple_are_carried_over(
         ),
     )
     [takeover] = plan_import(certbot_dir, Store(tmp_path / "acmecf")).takeovers
-    config = takeover.certificate.config
+    config = takeover.certificate.settings
     assert (config.reuse_key, config.preferred_chain, config.profile, config.must_staple) == (
         True,
         "ISRG Root X1",

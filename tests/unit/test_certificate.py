@@ -3,8 +3,10 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from acmecf.certificate import generate_key, make_csr, verify_chain
 from acmecf.errors import CertificateError
+from acmecf.pki.chain import verify_chain
+from acmecf.pki.keys import generate_key
+from acmecf.pki.requests import make_csr
 
 from .x509_factory import TinyCA, pem
 
@@ -97,7 +99,7 @@ def test_must_staple_is_asked_for_only_when_wanted() -> None:
 
 
 def test_the_preferred_chain_is_chosen_by_its_top_issuer() -> None:
-    from acmecf.acme_client import choose_chain
+    from acmecf.pki.chain import choose_chain
 
     first, second = TinyCA("Old Root X1"), TinyCA("New Root X2")
     key = ec.generate_private_key(ec.SECP256R1())

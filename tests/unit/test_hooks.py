@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from acmecf.hooks import Hook, HookError, certificate_environment, deploy_hooks, run_hook
+from acmecf.errors import HookError
+from acmecf.lifecycle.hooks import Hook, certificate_environment, deploy_hooks, run_hook
+from acmecf.storage.files import HookFile
 
 
 def test_certificate_data_reaches_the_hook_only_through_the_environment(
@@ -28,11 +30,13 @@ def test_credentials_and_acmecf_settings_are_not_passed_on(
 ) -> None:
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "secret-token")
     monkeypatch.setenv("ACMECF_SERVER", "https://acme.example/dir")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", "/run/credentials/acmecf-renew.service")
     monkeypatch.setenv("UNRELATED", "kept")
     out = tmp_path / "env"
     run_hook(Hook(f"env > {out}", True), {"ACMECF_CERT_NAME": "a"}, what="deploy hook")
     text = out.read_text()
     assert "secret-token" not in text and "ACMECF_SERVER" not in text
+    assert "CREDENTIALS_DIRECTORY" not in text
     assert "UNRELATED=kept" in text and "ACMECF_CERT_NAME=a" in text
 
 
@@ -48,21 +52,30 @@ def test_a_hanging_hook_and_its_children_are_stopped() -> None:
         run_hook(Hook("sleep 30 & sleep 30; wait", True), {}, what="deploy hook", timeout=0.3)
 
 
-def test_deploy_hooks_are_the_stored_commands_then_executables_by_name(tmp_path: Path) -> None:
-    for name, mode in (
-        ("20-b", 0o755),
-        ("10-a", 0o755),
-        ("30-not-executable", 0o644),
-        (".hidden", 0o755),
-    ):
-        path = tmp_path / name
-        path.write_text("#!/bin/sh\n")
-        path.chmod(mode)
-    hooks = deploy_hooks(["systemctl reload nginx"], tmp_path)
-    assert [h.command for h in hooks] == [
-        "systemctl reload nginx",
-        str(tmp_path / "10-a"),
-        str(tmp_path / "20-b"),
-    ]
+def test_deploy_hooks_are_the_stored_commands_then_the_directory_s_files() -> None:
+    files = [HookFile(Path("/h/10-a"), None), HookFile(Path("/h/20-b"), "not executable")]
+    hooks = deploy_hooks(["systemctl reload nginx"], files)
+    assert [h.command for h in hooks] == ["systemctl reload nginx", "/h/10-a", "/h/20-b"]
     assert [h.shell for h in hooks] == [True, False, False]
-    assert deploy_hooks([], tmp_path / "missing") == []
+    assert [h.refused for h in hooks] == [None, None, "not executable"]
+
+
+def test_a_refused_hook_file_is_reported_and_not_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    hook = Hook(f"touch {marker}", shell=True, refused="it is writable by others")
+    with pytest.raises(HookError, match="was not run: it is writable by others"):
+        run_hook(hook, {}, what="deploy hook")
+    assert not marker.exists()
+
+
+def test_a_hook_that_leaves_a_background_child_does_not_hold_the_run() -> None:
+    import time
+
+    started = time.monotonic()
+    run_hook(
+        Hook("sleep 30 >/dev/null 2>&1 & sleep 30 & echo done >&2", True),
+        {},
+        what="hook",
+        timeout=20,
+    )
+    assert time.monotonic() - started < 5

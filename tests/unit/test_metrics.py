@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from acmecf.errors import StoreError
-from acmecf.metrics import escape_label, render_metrics, write_metrics
-from acmecf.renewal import CertificateConfig, CertificateState, StoredCertificate
-from acmecf.store import Store
+from acmecf.monitoring.metrics import escape_label, render_metrics, write_metrics
+from acmecf.settings.table import CertificateSettings
+from acmecf.storage.files import FileStore
+from acmecf.storage.model import CertificateState, StoredCertificate
 
 UTC = datetime.UTC
 NOT_AFTER = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)  # 1893553445
@@ -28,7 +29,7 @@ def _certificate(
         last_attempt=ATTEMPT if result is not None else None,
         last_result=result,
     )
-    return StoredCertificate(CertificateConfig(cert_name=name, names=names), state)
+    return StoredCertificate(CertificateSettings(cert_name=name, names=names), state)
 
 
 def test_each_certificate_gets_its_expiry_last_result_and_last_attempt() -> None:
@@ -92,9 +93,9 @@ def test_label_values_escape_backslash_quote_and_newline() -> None:
     ) in text
 
 
-def _store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "config")
-    store.save_renewal(_certificate("example.com", ("example.com",)))
+def _store(tmp_path: Path) -> FileStore:
+    store = FileStore(tmp_path / "config")
+    store.save(_certificate("example.com", ("example.com",)))
     return store
 
 
@@ -107,7 +108,7 @@ def test_write_metrics_replaces_the_file_readable_by_node_exporter_and_leaves_no
     target = textfiles / "acmecf.prom"
     target.write_text("old\n")
     write_metrics(store, target)
-    assert target.read_text() == render_metrics(store.load_certificates())
+    assert target.read_text() == render_metrics(store.load_all()[0])
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     assert sorted(p.name for p in textfiles.iterdir()) == ["acmecf.prom"]
 
@@ -121,10 +122,10 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temp_file(
     target = textfiles / "acmecf.prom"
     target.write_text("previous\n")
 
-    def fail(source: object, destination: object) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", fail)
+    monkeypatch.setattr(os, "rename", fail)
     with pytest.raises(StoreError, match="the disk is full"):
         write_metrics(store, target)
     assert target.read_text() == "previous\n"

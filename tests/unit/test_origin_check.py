@@ -14,15 +14,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from acmecf.errors import UsageError
-from acmecf.origin import (
+from acmecf.origin.findings import (
     ClientAuthExpectation,
     Finding,
-    Handshake,
     HeldCertificate,
     evaluate,
     name_matches,
-    parse_origin,
 )
+from acmecf.origin.handshake import Handshake, parse_origin
 
 from .x509_factory import NOW, TinyCA
 

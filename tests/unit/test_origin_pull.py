@@ -13,19 +13,21 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from acmecf.errors import CertificateError
-from acmecf.origin_pull import (
-    OWN_CA,
-    SHARED,
+from acmecf.origin.pulls import (
     SHARED_CA_SHA256,
-    OriginPullFiles,
-    OriginPullState,
     check_shared_ca,
     client_certificates_due,
     create_private_ca,
+    ensure_private_ca,
     fingerprint,
     issue_client_certificate,
+    new_client_certificate,
+    save_client_certificate,
     shared_ca_pem,
+    write_shared_ca,
 )
+from acmecf.storage.files import FileStore
+from acmecf.storage.origin_pulls import OWN_CA, SHARED, OriginPullFiles, OriginPullState
 
 from .x509_factory import TinyCA, pem
 
@@ -61,8 +63,9 @@ def test_the_shipped_ca_is_refused_once_it_has_expired() -> None:
 
 
 def test_writing_the_shared_ca_checks_the_pin_and_makes_it_readable(tmp_path: Path) -> None:
-    files = OriginPullFiles(tmp_path)
-    path = files.write_shared_ca()
+    files = OriginPullFiles(FileStore(tmp_path))
+    write_shared_ca(files)
+    path = files.shared_ca
     assert fingerprint(path.read_bytes()) == SHARED_CA_SHA256
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
@@ -84,11 +87,11 @@ def test_the_client_certificate_is_for_client_auth_only_and_signed_by_the_privat
 def test_private_keys_are_written_0600_and_the_ca_for_the_web_server_0644(
     tmp_path: Path,
 ) -> None:
-    files = OriginPullFiles(tmp_path)
-    assert files.ensure_private_ca("example.com", NOW) is True
-    assert files.ensure_private_ca("example.com", NOW) is False, "kept, never replaced"
-    certificate, key = files.new_client_certificate("example.com", NOW)
-    files.save_client_certificate("example.com", certificate, key)
+    files = OriginPullFiles(FileStore(tmp_path))
+    assert ensure_private_ca(files, "example.com", NOW) is True
+    assert ensure_private_ca(files, "example.com", NOW) is False, "kept, never replaced"
+    certificate, key = new_client_certificate(files, "example.com", NOW)
+    save_client_certificate(files, "example.com", certificate, key)
     modes = {
         path.name: stat.S_IMODE(path.stat().st_mode)
         for path in files.zone_dir("example.com").iterdir()
@@ -103,7 +106,7 @@ def test_private_keys_are_written_0600_and_the_ca_for_the_web_server_0644(
 
 
 def test_the_state_remembers_which_ca_each_name_needs(tmp_path: Path) -> None:
-    files = OriginPullFiles(tmp_path)
+    files = OriginPullFiles(FileStore(tmp_path))
     files.save(
         OriginPullState(
             "a" * 32, "example.com", zone_level=SHARED, hostnames={"www.example.com": "c1"}
@@ -121,12 +124,12 @@ def test_the_state_remembers_which_ca_each_name_needs(tmp_path: Path) -> None:
 def test_only_own_ca_zones_with_a_client_certificate_near_expiry_are_due(
     tmp_path: Path,
 ) -> None:
-    files = OriginPullFiles(tmp_path)
+    files = OriginPullFiles(FileStore(tmp_path))
     files.save(OriginPullState("a" * 32, "shared.example", zone_level=SHARED))
     files.save(OriginPullState("b" * 32, "own.example", zone_level=OWN_CA))
-    files.ensure_private_ca("own.example", NOW)
-    certificate, key = files.new_client_certificate("own.example", NOW)
-    files.save_client_certificate("own.example", certificate, key)
-    assert client_certificates_due(tmp_path, NOW) == []
+    ensure_private_ca(files, "own.example", NOW)
+    certificate, key = new_client_certificate(files, "own.example", NOW)
+    save_client_certificate(files, "own.example", certificate, key)
+    assert client_certificates_due(files, NOW) == []
     later = NOW + datetime.timedelta(days=336)
-    assert client_certificates_due(tmp_path, later) == ["own.example"]
+    assert client_certificates_due(files, later) == ["own.example"]

@@ -6,8 +6,8 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from acmecf.dns.propagation import ExpectedRecord, NameserverAddress, PropagationChecker
 from acmecf.errors import PropagationError
-from acmecf.propagation import ExpectedRecord, NameserverAddress, PropagationChecker
 
 
 class FakeClock:

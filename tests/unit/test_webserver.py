@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from acmecf.errors import UsageError
-from acmecf.webserver import Site, directives, render_apache, render_nginx
+from acmecf.origin.webserver import Site, directives, render_apache, render_nginx
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVE = Path("/etc/acmecf/live/example.com")
@@ -127,3 +127,30 @@ def test_the_annotated_examples_say_exactly_what_acmecf_renders(
     assert callable(render)
     expected = render(site(client_ca=PULL_CA, upstream="http://127.0.0.1:8080"))
     assert directives((ROOT / example).read_text()) == directives(expected)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "option"),
+    [
+        ("name", "x.example.com; include /etc/shadow", "NAME"),
+        ("name", "x.example.com\n</VirtualHost>", "NAME"),
+        ("upstream", "http://x; include /etc/shadow", "--proxy-pass"),
+        ("upstream", "http://127.0.0.1:8080/ }", "--proxy-pass"),
+        ("upstream", "http://x\nProxyPass / http://evil/", "--proxy-pass"),
+        ("listen", "443; include /etc/shadow", "--listen"),
+        ("root", Path("/var/www; include /etc/shadow"), "--root"),
+        ("client_ca", Path('/etc/ca.pem"'), "--client-ca"),
+    ],
+)
+def test_a_value_that_could_inject_a_directive_is_refused(
+    field: str, value: object, option: str
+) -> None:
+    import dataclasses
+
+    site = dataclasses.replace(
+        Site(name="www.example.com", fullchain=Path("/f.pem"), privkey=Path("/k.pem")),
+        **{field: value},
+    )
+    for render in (render_nginx, render_apache):
+        with pytest.raises(UsageError, match=f"invalid {option}"):
+            render(site)

@@ -59,3 +59,19 @@ class TinyCA:
         return make_certificate(
             names[0], key, "Intermediate", self.intermediate_key, ca=False, names=names
         )
+
+    def leaf_for_public_key(self, public_key: object, names: list[str]) -> x509.Certificate:
+        """A leaf for a public key only (what a CA gets from a CSR)."""
+
+        class _Holder:
+            def public_key(self) -> object:
+                return public_key
+
+        return make_certificate(
+            names[0],
+            _Holder(),
+            "Intermediate",
+            self.intermediate_key,
+            ca=False,
+            names=names,  # type: ignore[arg-type]
+        )

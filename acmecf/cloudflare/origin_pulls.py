@@ -1,0 +1,201 @@
+"""Authenticated Origin Pulls at Cloudflare: the client certificates Cloudflare presents to
+the origin, at zone level (uploads and their enablement) and per hostname (uploads and
+associations).
+
+Uploading the same certificate twice makes two entries; `delete` of an id already gone counts
+as done. Does not: create certificates or keep files (origin.pulls does).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from acmecf.cloudflare.api import CloudflareApi
+from acmecf.cloudflare.hints import SSL_PERMISSION
+from acmecf.dns.provider import Zone
+from acmecf.errors import RecordMissing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OriginPullCertificate:
+    """A client certificate uploaded for Authenticated Origin Pulls (zone or hostname level)."""
+
+    id: str
+    status: str | None
+    expires_on: str | None
+
+
+@dataclass(frozen=True)
+class HostnameOriginPull:
+    """One hostname's Authenticated Origin Pulls association."""
+
+    hostname: str
+    cert_id: str | None
+    enabled: bool | None
+    status: str | None
+
+
+class CloudflareOriginPulls:
+    """Client certificates Cloudflare presents to the origin (Authenticated Origin Pulls):
+    zone-level uploads and their enablement, hostname-level uploads and associations.
+
+    Uploading the same certificate twice makes two entries; `delete` of an id already gone
+    counts as done.
+    """
+
+    def __init__(self, api: CloudflareApi) -> None:
+        self._api = api
+
+    def upload_zone_certificate(
+        self, zone: Zone, certificate: str, private_key: str
+    ) -> OriginPullCertificate:
+        action = "uploading the zone's origin-pull certificate"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/create/
+        result = self._api.call(
+            lambda client: client.origin_tls_client_auth.zone_certificates.create(
+                zone_id=zone.id, certificate=certificate, private_key=private_key
+            ),
+            action=action,
+            permission=SSL_PERMISSION,
+            zone=zone,
+        )
+        return _pull_certificate(result)
+
+    def zone_certificates(self, zone: Zone) -> list[OriginPullCertificate]:
+        action = "listing the zone's origin-pull certificates"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/list/
+        items = self._api.call(
+            lambda client: list(
+                client.origin_tls_client_auth.zone_certificates.list(zone_id=zone.id)
+            ),
+            action=action,
+            permission=SSL_PERMISSION,
+            zone=zone,
+        )
+        return [_pull_certificate(item) for item in items]
+
+    def delete_zone_certificate(self, zone: Zone, certificate_id: str) -> None:
+        action = "deleting an origin-pull certificate"
+        try:
+            # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/delete/
+            self._api.call(
+                lambda client: client.origin_tls_client_auth.zone_certificates.delete(
+                    certificate_id, zone_id=zone.id
+                ),
+                action=action,
+                deleting=True,
+                permission=SSL_PERMISSION,
+                zone=zone,
+            )
+        except RecordMissing:
+            log.debug("origin-pull certificate %s was already gone", certificate_id)
+
+    def zone_enabled(self, zone: Zone) -> bool:
+        action = "reading whether the zone's own origin-pull certificate is enabled"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/settings/methods/get/
+        result = self._api.call(
+            lambda client: client.origin_tls_client_auth.settings.get(zone_id=zone.id),
+            action=action,
+            permission=SSL_PERMISSION,
+            zone=zone,
+        )
+        return bool(getattr(result, "enabled", False))
+
+    def set_zone_enabled(self, zone: Zone, enabled: bool) -> None:
+        """Use (or stop using) the uploaded zone certificate instead of Cloudflare's shared one."""
+        action = "enabling the zone's own origin-pull certificate"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/settings/methods/update/
+        self._api.call(
+            lambda client: client.origin_tls_client_auth.settings.update(
+                zone_id=zone.id, enabled=enabled
+            ),
+            action=action,
+            permission=SSL_PERMISSION,
+            zone=zone,
+        )
+
+    def upload_hostname_certificate(
+        self, zone: Zone, certificate: str, private_key: str
+    ) -> OriginPullCertificate:
+        action = "uploading a hostname origin-pull certificate"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostname_certificates/methods/create/
+        result = self._api.call(
+            lambda client: client.origin_tls_client_auth.hostname_certificates.create(
+                zone_id=zone.id, certificate=certificate, private_key=private_key
+            ),
+            action=action,
+            permission=SSL_PERMISSION,
+            zone=zone,
+        )
+        return _pull_certificate(result)
+
+    def delete_hostname_certificate(self, zone: Zone, certificate_id: str) -> None:
+        action = "deleting a hostname origin-pull certificate"
+        try:
+            # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostname_certificates/methods/delete/
+            self._api.call(
+                lambda client: client.origin_tls_client_auth.hostname_certificates.delete(
+                    certificate_id, zone_id=zone.id
+                ),
+                action=action,
+                deleting=True,
+                permission=SSL_PERMISSION,
+                zone=zone,
+            )
+        except RecordMissing:
+            log.debug("hostname certificate %s was already gone", certificate_id)
+
+    def set_hostname(
+        self, zone: Zone, hostname: str, certificate_id: str, enabled: bool | None
+    ) -> HostnameOriginPull:
+        """Associate `hostname` with the certificate and switch it on or off (None voids it)."""
+        action = f"configuring origin pulls for {hostname}"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostnames/methods/update/
+        items = self._api.call(
+            lambda client: list(
+                client.origin_tls_client_auth.hostnames.update(
+                    zone_id=zone.id,
+                    config=[{"hostname": hostname, "cert_id": certificate_id, "enabled": enabled}],
+                )
+            ),
+            action=action,
+            permission=SSL_PERMISSION,
+            zone=zone,
+        )
+        for item in items:
+            if str(getattr(item, "hostname", "")).lower() == hostname.lower():
+                return _hostname_pull(item)
+        return HostnameOriginPull(hostname, certificate_id, enabled, None)
+
+    def hostname(self, zone: Zone, hostname: str) -> HostnameOriginPull:
+        action = f"reading origin pulls of {hostname}"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostnames/methods/get/
+        item = self._api.call(
+            lambda client: client.origin_tls_client_auth.hostnames.get(hostname, zone_id=zone.id),
+            action=action,
+            permission=SSL_PERMISSION,
+            zone=zone,
+        )
+        return _hostname_pull(item)
+
+
+def _pull_certificate(item: Any) -> OriginPullCertificate:
+    expires = getattr(item, "expires_on", None)
+    return OriginPullCertificate(
+        id=str(getattr(item, "id", "") or ""),
+        status=getattr(item, "status", None),
+        expires_on=str(expires) if expires is not None else None,
+    )
+
+
+def _hostname_pull(item: Any) -> HostnameOriginPull:
+    return HostnameOriginPull(
+        hostname=str(getattr(item, "hostname", "") or ""),
+        cert_id=getattr(item, "cert_id", None),
+        enabled=getattr(item, "enabled", None),
+        status=getattr(item, "status", None) or getattr(item, "cert_status", None),
+    )

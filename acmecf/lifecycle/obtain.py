@@ -1,0 +1,340 @@
+"""Obtaining one certificate now: the step from stored settings to live files and hooks.
+
+Under the certificate's lock: load it again (another run may have done the work meanwhile),
+check free space, ask its issuer, then (unless this is a dry run) store the settings of a new
+certificate, publish the version (the one atomic switch), record the state and run the deploy
+hooks. Each step after the switch may fail on its own (a full disk, a read-only file) without
+undoing it: a certificate that went live is reported as renewed, and gets its hooks. A version
+that went live without its hooks (the run died) gets them on the next run (`deploy_pending`).
+
+Never raises an AcmecfError: the Outcome carries it, and the failure is recorded in the
+certificate's state. Does not: decide what is due, or print.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from acmecf.errors import AcmecfError, HookError, Interrupted, LockedError, StoreError
+from acmecf.issuers.base import CertificateRequest, IssuedCertificate
+from acmecf.lifecycle.hooks import Hook, certificate_environment, deploy_hooks, run_hook
+from acmecf.lifecycle.services import Services
+from acmecf.storage.model import CertificateMaterial, CertificateState, StoredCertificate
+
+log = logging.getLogger(__name__)
+
+UTC = datetime.UTC
+
+# Called with the certificate as loaded under its lock: a reason to skip it (another run did
+# the work meanwhile), or None to go ahead.
+Recheck = Callable[[StoredCertificate], str | None]
+
+
+@dataclass
+class Outcome:
+    """How one certificate fared in a run. `issued` is set once the issuer delivered; `version`
+    once it went live (then it counts as renewed whatever failed afterwards)."""
+
+    cert_name: str
+    issued: IssuedCertificate | None = None
+    version: str | None = None
+    error: AcmecfError | None = None
+    hook_errors: list[HookError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why nothing was done (another run renewed it)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.hook_errors
+
+
+def obtain(
+    certificate: StoredCertificate,
+    services: Services,
+    *,
+    recheck: Recheck | None = None,
+    store_settings: bool = True,
+    now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(UTC),
+) -> Outcome:
+    """Issue `certificate` from its settings; store, record and deploy it (see module doc).
+
+    With `store_settings` (`acmecf issue`), the settings given are stored with the new state;
+    without (`acmecf renew`, whose settings may carry environment overrides), the stored ones
+    are kept.
+    """
+    outcome = Outcome(certificate.name)
+    try:
+        with services.store.lock(certificate.name, wait=services.options.lock_wait):
+            _obtain_locked(certificate, services, outcome, recheck, store_settings, now)
+    except LockedError as err:
+        outcome.error = err
+    return outcome
+
+
+def _obtain_locked(
+    requested: StoredCertificate,
+    services: Services,
+    outcome: Outcome,
+    recheck: Recheck | None,
+    store_settings: bool,
+    now: Callable[[], datetime.datetime],
+) -> None:
+    store, options = services.store, services.options
+    started = now()
+    certificate = requested
+    kept = requested.settings  # the settings written back with the new state
+    stored = _reload(requested, services)
+    if stored is not None:
+        if recheck is not None:
+            reason = recheck(stored)
+            if reason is not None:
+                outcome.skipped = reason
+                return
+        # The settings asked for, with the state as it is now.
+        certificate = StoredCertificate(requested.settings, stored.state)
+        if not store_settings:
+            kept = stored.settings
+    settings = certificate.settings
+    try:
+        if not options.dry_run:
+            store.check_free_space()
+        issuer = services.issuer(settings)
+        issued = issuer.issue(
+            CertificateRequest(
+                cert_name=settings.cert_name,
+                names=settings.names,
+                key_type=settings.key_type,
+                reuse_key_pem=_kept_key(certificate, services),
+                replaces=certificate.state.ari_id if not options.dry_run else None,
+                profile=settings.profile,
+                preferred_chain=settings.preferred_chain,
+                must_staple=settings.must_staple,
+                propagation_timeout=settings.propagation_timeout,
+            )
+        )
+    except AcmecfError as err:
+        outcome.error = err
+        _record_failure(
+            StoredCertificate(kept, certificate.state), err, services, started, stored is not None
+        )
+        outcome.hook_errors += _failure_hooks(certificate, err, services)
+        return
+    outcome.issued = issued
+    if options.dry_run:
+        log.info("dry run: the certificate checks out; nothing was written")
+        if options.run_deploy_hooks:
+            outcome.hook_errors += run_deploy_hooks(certificate, services)
+        return
+    try:
+        if stored is None:
+            # A new certificate's settings exist before its live link does: a run that dies
+            # right after the switch leaves a certificate acmecf still knows.
+            store.save(StoredCertificate(kept, certificate.state))
+        version = store.publish(
+            settings.cert_name,
+            CertificateMaterial(
+                privkey=issued.key_pem, cert=issued.chain.cert_pem, chain=issued.chain.chain_pem
+            ),
+        )
+    except AcmecfError as err:
+        outcome.error = err
+        _record_failure(StoredCertificate(kept, certificate.state), err, services, started, True)
+        outcome.hook_errors += _failure_hooks(certificate, err, services)
+        return
+    outcome.version = version
+    with services.hook_lock:
+        services.published.append(settings.cert_name)
+    state = state_after_issue(issued, version, started, deployed=certificate.state.deployed_version)
+    _save_state(StoredCertificate(kept, state), services, outcome)
+    outcome.hook_errors += run_deploy_hooks(certificate, services)
+    _save_state(
+        StoredCertificate(kept, dataclasses.replace(state, deployed_version=version)),
+        services,
+        outcome,
+    )
+
+
+def _reload(requested: StoredCertificate, services: Services) -> StoredCertificate | None:
+    """The certificate as stored now, or None when it is new."""
+    from acmecf.errors import CertificateNotFoundError
+
+    try:
+        return services.store.load(requested.name)
+    except CertificateNotFoundError:
+        return None
+
+
+def run_deploy_hooks(certificate: StoredCertificate, services: Services) -> list[HookError]:
+    """Run the certificate's deploy hooks, one hook at a time across workers (parallel
+    renewals must not reload a web server concurrently)."""
+    settings = certificate.settings
+    live = services.local.live_paths(settings.cert_name)
+    variables = certificate_environment(settings.cert_name, settings.names, live.directory)
+    errors: list[HookError] = []
+    hooks = deploy_hooks(settings.deploy_hooks, services.local.deploy_hook_files())
+    with services.hook_lock:
+        for hook in hooks:
+            try:
+                run_hook(hook, variables, what="deploy hook", timeout=services.options.hook_timeout)
+            except HookError as err:
+                errors.append(err)
+    return errors
+
+
+def state_after_issue(
+    issued: IssuedCertificate,
+    version: str,
+    moment: datetime.datetime,
+    *,
+    deployed: str | None,
+) -> CertificateState:
+    """The state of a certificate whose new version `version` just went live."""
+    from acmecf.pki.chain import ari_certificate_id
+
+    return CertificateState(
+        not_before=issued.chain.not_before,
+        not_after=issued.chain.not_after,
+        ari_id=ari_certificate_id(issued.chain.leaf) if issued.renewal_info_url else None,
+        renewal_info_url=issued.renewal_info_url,
+        last_attempt=moment,
+        last_result="ok",
+        last_success=moment,
+        version=version,
+        deployed_version=deployed,
+    )
+
+
+def _save_state(certificate: StoredCertificate, services: Services, outcome: Outcome) -> None:
+    try:
+        services.store.save(certificate)
+    except AcmecfError as err:
+        message = f"the new certificate is live, but its state was not recorded: {err}"
+        log.warning("%s: %s", certificate.name, message)
+        outcome.warnings.append(message)
+
+
+def _record_failure(
+    certificate: StoredCertificate,
+    error: AcmecfError,
+    services: Services,
+    moment: datetime.datetime,
+    stored: bool,
+) -> None:
+    """Note the failure in the state of a stored certificate (not in a dry run)."""
+    if services.options.dry_run or not stored:
+        return
+    state = dataclasses.replace(certificate.state, last_attempt=moment, last_result=str(error))
+    try:
+        services.store.save(StoredCertificate(certificate.settings, state))
+    except StoreError as err:
+        log.warning("could not record the failure of %s: %s", certificate.name, err)
+
+
+def _failure_hooks(
+    certificate: StoredCertificate, error: AcmecfError, services: Services
+) -> list[HookError]:
+    if services.options.dry_run or isinstance(error, Interrupted):
+        return []
+    return run_failure_hooks(certificate, str(error), services)
+
+
+def run_failure_hooks(
+    certificate: StoredCertificate, error: str, services: Services
+) -> list[HookError]:
+    """Tell someone: run the certificate's failure hooks with the error in the environment."""
+    from acmecf.redaction import redact
+
+    settings = certificate.settings
+    variables = {
+        "ACMECF_CERT_NAME": settings.cert_name,
+        "ACMECF_DOMAINS": " ".join(settings.names),
+        "ACMECF_ERROR": redact(error),
+    }
+    errors: list[HookError] = []
+    with services.hook_lock:
+        for command in settings.failure_hooks:
+            try:
+                run_hook(
+                    Hook(command, shell=True),
+                    variables,
+                    what="failure hook",
+                    timeout=services.options.hook_timeout,
+                )
+            except HookError as err:
+                errors.append(err)
+    return errors
+
+
+def _kept_key(certificate: StoredCertificate, services: Services) -> bytes | None:
+    """The live private key, when the certificate keeps its key across renewals (--reuse-key)
+    and the key type did not change."""
+    from acmecf.pki.keys import key_type_of, load_key
+
+    settings = certificate.settings
+    if not settings.reuse_key:
+        return None
+    live = services.store.live(settings.cert_name)
+    if live is None:
+        return None  # the first issuance makes the key that later ones keep
+    key = load_key(live.material.privkey, f"the live key of {settings.cert_name}")
+    if key_type_of(key) != settings.key_type:
+        log.info(
+            "%s: the key type changed to %s: making a new key",
+            settings.cert_name,
+            settings.key_type,
+        )
+        return None
+    return live.material.privkey
+
+
+def deploy_pending(name: str, services: Services) -> Outcome | None:
+    """Finish a version that went live without its state or hooks (a run died after the
+    switch): record its state from the live certificate and run its deploy hooks. None when
+    nothing is pending. Runs under the certificate's lock."""
+    from acmecf.pki.chain import load_certificate
+
+    outcome = Outcome(name)
+    try:
+        with services.store.lock(name, wait=services.options.lock_wait):
+            certificate = services.store.load(name)
+            version = services.store.live_version(name)
+            state = certificate.state
+            if version is None or (state.version == version and state.deployed_version == version):
+                return None
+            if state.version != version:
+                live = services.store.live(name)
+                assert live is not None
+                leaf = load_certificate(live.material.cert, f"the live certificate of {name}")
+                from acmecf.pki.chain import ari_certificate_id
+
+                state = dataclasses.replace(
+                    state,
+                    not_before=leaf.not_valid_before_utc,
+                    not_after=leaf.not_valid_after_utc,
+                    ari_id=ari_certificate_id(leaf) if state.renewal_info_url else None,
+                    ari_renew_at=None,
+                    ari_next_check=None,
+                    last_result="ok",
+                    version=version,
+                )
+                log.info(
+                    "%s: recorded version %s, which went live in a run that died", name, version
+                )
+            outcome.version = version
+            _save_state(StoredCertificate(certificate.settings, state), services, outcome)
+            log.info("%s: running the deploy hooks a run that died did not run", name)
+            outcome.hook_errors += run_deploy_hooks(certificate, services)
+            _save_state(
+                StoredCertificate(
+                    certificate.settings, dataclasses.replace(state, deployed_version=version)
+                ),
+                services,
+                outcome,
+            )
+    except AcmecfError as err:
+        outcome.error = err
+    return outcome

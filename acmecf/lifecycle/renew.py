@@ -1,0 +1,356 @@
+"""Runs over stored certificates: renew the due ones, in parallel; obtain a batch.
+
+Deciding what is due reads only the stored states (and, per certificate, which version is
+live): when nothing is due, no renewal information is to be fetched, no version waits for its
+hooks and the journal is empty, nothing else is touched, not even a lock. Otherwise the run
+first removes the challenge records earlier runs left, finishes versions that went live
+without their hooks, asks the CA for renewal information where it is time to, and renews what
+is due with up to `parallel` workers, so that their DNS waits and CA validations overlap. A
+failure of one certificate (a broken file, a refused order, a full disk) is reported and never
+stops the others.
+
+Does not: parse options or print (callbacks report as certificates finish).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import datetime
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from acmecf.errors import AcmecfError, CertificateNotFoundError, HookError
+from acmecf.lifecycle.context import current_certificate
+from acmecf.lifecycle.obtain import Outcome, deploy_pending, obtain
+from acmecf.lifecycle.schedule import Decision, apply_renewal_info, decide
+from acmecf.lifecycle.services import Services
+from acmecf.settings.table import environment_overrides, merge
+from acmecf.storage.files import FileStore
+from acmecf.storage.model import BrokenCertificate, CertificateState, StoredCertificate
+
+if TYPE_CHECKING:
+    from acmecf.origin.pulls import ClientRenewal
+
+log = logging.getLogger(__name__)
+
+UTC = datetime.UTC
+
+
+@dataclass
+class RenewReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+    not_due: list[tuple[str, Decision]] = field(default_factory=list)
+    errors: list[tuple[str, AcmecfError]] = field(default_factory=list)  # before any order
+    hook_errors: list[HookError] = field(default_factory=list)  # pre- and post-hooks
+    client_renewals: list[ClientRenewal] = field(default_factory=list)  # origin-pull clients
+    leftovers_removed: int = 0
+    records_left: list[str] = field(default_factory=list)  # challenge records still at the DNS
+
+    @property
+    def ok(self) -> bool:
+        return (
+            all(o.ok for o in self.outcomes)
+            and not self.errors
+            and not self.hook_errors
+            and not self.records_left
+            and all(c.error is None for c in self.client_renewals)
+        )
+
+
+@dataclass(frozen=True)
+class RenewSelection:
+    cert_names: Sequence[str] = ()
+    days: float | None = None
+    force: bool = False
+
+
+def renew_due(
+    store: FileStore,
+    services_factory: Callable[[], Services],
+    selection: RenewSelection,
+    *,
+    pre_hook: str | None = None,
+    post_hook: str | None = None,
+    random_sleep: float = 0.0,
+    on_outcome: Callable[[Outcome, int, int], None] = lambda outcome, done, total: None,
+    now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
+) -> RenewReport:
+    """Renew every selected certificate that is due; leave the others alone (module doc)."""
+    report = RenewReport()
+    states = store.states(selection.cert_names)
+    decisions: dict[str, Decision] = {}
+    pending: list[str] = []
+    for name, state in states.items():
+        if isinstance(state, BrokenCertificate):
+            report.errors.append((name, AcmecfError(state.error)))
+            continue
+        decisions[name] = decide(state, now(), days=selection.days, force=selection.force)
+        if _deploy_pending(store, name, state):
+            pending.append(name)
+    clients_due = _client_certificates_due(store, selection, now())
+    nothing_to_do = not (
+        clients_due or pending or any(d.due or d.ari_check_needed for d in decisions.values())
+    )
+    if nothing_to_do and store.journal.empty():
+        report.not_due = list(decisions.items())
+        return report
+    if random_sleep > 0 and not nothing_to_do:
+        delay = random.uniform(0, random_sleep)
+        log.info("sleeping %.0fs before renewing (--random-sleep)", delay)
+        sleep(delay)
+    services = services_factory()
+    try:
+        _renew(
+            store,
+            services,
+            selection,
+            decisions,
+            pending,
+            clients_due,
+            report,
+            now,
+            pre_hook=pre_hook,
+            post_hook=post_hook,
+            on_outcome=on_outcome,
+        )
+    finally:
+        services.close()
+        report.records_left = list(services.cleanup_report.left)
+    return report
+
+
+def _renew(
+    store: FileStore,
+    services: Services,
+    selection: RenewSelection,
+    decisions: dict[str, Decision],
+    pending: list[str],
+    clients_due: list[str],
+    report: RenewReport,
+    now: Callable[[], datetime.datetime],
+    *,
+    pre_hook: str | None,
+    post_hook: str | None,
+    on_outcome: Callable[[Outcome, int, int], None],
+) -> None:
+    from acmecf.lifecycle.leftovers import remove_leftovers
+
+    report.leftovers_removed = remove_leftovers(services)
+    for name in pending:
+        finished = deploy_pending(name, services)
+        if finished is not None:
+            report.outcomes.append(finished)
+            on_outcome(finished, len(report.outcomes), len(report.outcomes))
+    due: list[tuple[StoredCertificate, Decision]] = []
+    for name in sorted(decisions):
+        decision = decisions[name]
+        if not (decision.due or decision.ari_check_needed):
+            report.not_due.append((name, decision))
+            continue
+        try:
+            certificate = with_environment(store.load(name), services)
+        except AcmecfError as err:
+            report.errors.append((name, err))
+            continue
+        certificate, decision = _check_renewal_info(certificate, services, selection, now)
+        if decision.due:
+            log.info("%s is due: %s", certificate.name, decision.reason)
+            due.append((certificate, decision))
+        else:
+            report.not_due.append((certificate.name, decision))
+    if clients_due:
+        report.client_renewals = _renew_client_certificates(store, services, selection, now())
+    if not due:
+        return
+    if pre_hook:
+        from acmecf.lifecycle.hooks import Hook, run_hook
+
+        try:
+            run_hook(
+                Hook(pre_hook, shell=True),
+                {},
+                what="pre-hook",
+                timeout=services.options.hook_timeout,
+            )
+        except HookError as err:
+            report.hook_errors.append(err)
+            return  # the pre-hook prepares the renewal: without it, renew nothing
+    try:
+        for outcome in obtain_all(due, services, selection=selection, now=now):
+            report.outcomes.append(outcome)
+            on_outcome(outcome, len(report.outcomes), len(due) + len(pending))
+    finally:
+        if post_hook and any(o.version or o.error for o in report.outcomes):
+            from acmecf.lifecycle.hooks import Hook, run_hook
+
+            try:
+                run_hook(
+                    Hook(post_hook, shell=True),
+                    {},
+                    what="post-hook",
+                    timeout=services.options.hook_timeout,
+                )
+            except HookError as err:
+                report.hook_errors.append(err)
+
+
+def with_environment(certificate: StoredCertificate, services: Services) -> StoredCertificate:
+    """`certificate` with the settings the environment overrides (environment > stored)."""
+    from acmecf.errors import UsageError
+    from acmecf.settings.table import SettingError
+
+    try:
+        overrides = environment_overrides(services.environment)
+    except SettingError as err:
+        raise UsageError(f"invalid {err.key}: {err.problem}") from err
+    return StoredCertificate(merge(certificate.settings, overrides), certificate.state)
+
+
+def obtain_all(
+    certificates: Sequence[tuple[StoredCertificate, Decision | None]],
+    services: Services,
+    *,
+    selection: RenewSelection | None = None,
+    now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(UTC),
+) -> Iterator[Outcome]:
+    """Obtain every certificate, up to `services.options.parallel` at once, in worker threads
+    (the calling thread stays free to handle signals); yield each outcome as it finishes.
+    Interrupted (Ctrl-C or SIGTERM), the run is cancelled: queued certificates are skipped,
+    running ones remove their records, and each yields its Interrupted outcome.
+
+    With `selection`, each certificate is decided again once its lock is held (certmagic's
+    rule): one that another run renewed meanwhile is skipped.
+    """
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    workers = max(1, min(services.options.parallel, len(certificates)))
+
+    def work(certificate: StoredCertificate, decided: str | None) -> Outcome:
+        if len(certificates) > 1:  # lines of one certificate need no name in front
+            current_certificate.set(certificate.name)
+        if services.cancelled:
+            from acmecf.errors import Interrupted
+
+            return Outcome(certificate.name, error=Interrupted("interrupted before it started"))
+        if selection is None:  # `acmecf issue`: the settings given are the ones to keep
+            return obtain(certificate, services, now=now)
+        recheck = _recheck(selection, decided, now)
+        return obtain(certificate, services, recheck=recheck, store_settings=False, now=now)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acmecf")
+    futures: set[Future[Outcome]] = set()
+    try:
+        futures = {
+            pool.submit(
+                contextvars.copy_context().run,
+                work,
+                certificate,
+                certificate.state.version,
+            )
+            for certificate, _ in certificates
+        }
+        while futures:
+            done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    finally:
+        if futures:  # left early (an exception in this thread): stop the workers' waits
+            services.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _recheck(
+    selection: RenewSelection, decided_version: str | None, now: Callable[[], datetime.datetime]
+) -> Callable[[StoredCertificate], str | None]:
+    def recheck(certificate: StoredCertificate) -> str | None:
+        if certificate.state.version != decided_version:
+            return "another acmecf run renewed it meanwhile"
+        decision = decide(certificate.state, now(), days=selection.days, force=selection.force)
+        if not decision.due:
+            return f"another acmecf run renewed it meanwhile ({decision.reason})"
+        return None
+
+    return recheck
+
+
+def _deploy_pending(store: FileStore, name: str, state: CertificateState) -> bool:
+    """Whether a version of `name` went live without its state or hooks being recorded."""
+    if state.version is None and state.not_after is not None:
+        return False  # recorded by an acmecf before versions were tracked: nothing pending
+    try:
+        live = store.live_version(name)
+    except AcmecfError:
+        return False  # reported when the certificate is loaded
+    if live is None:
+        return False
+    return state.version != live or state.deployed_version != live
+
+
+def _client_certificates_due(
+    store: FileStore, selection: RenewSelection, now: datetime.datetime
+) -> list[str]:
+    """Zones whose own-CA origin-pull client certificate is due; cheap when there are none
+    (the origin-pull module, and with it cryptography, is imported only if it has state)."""
+    from acmecf.storage.origin_pulls import OriginPullFiles
+
+    files = OriginPullFiles(store)
+    if selection.cert_names or not files.exists():
+        return []
+    from acmecf.origin.pulls import client_certificates_due
+
+    if selection.force:
+        return [s.zone_name for s in files.states() if s.uses_own_ca()]
+    return client_certificates_due(files, now)
+
+
+def _renew_client_certificates(
+    store: FileStore, services: Services, selection: RenewSelection, now: datetime.datetime
+) -> list[ClientRenewal]:
+    from acmecf.origin.pulls import renew_client_certificates
+    from acmecf.storage.origin_pulls import OriginPullFiles
+
+    if services.options.dry_run:
+        return []
+    return renew_client_certificates(
+        OriginPullFiles(store), services.cloudflare, now=now, force=selection.force
+    )
+
+
+def _check_renewal_info(
+    certificate: StoredCertificate,
+    services: Services,
+    selection: RenewSelection,
+    now: Callable[[], datetime.datetime],
+) -> tuple[StoredCertificate, Decision]:
+    decision = decide(certificate.state, now(), days=selection.days, force=selection.force)
+    state = certificate.state
+    if decision.due or not decision.ari_check_needed or state.ari_id is None:
+        return certificate, decision
+    try:
+        reply, retry_after = services.acme(certificate.settings).renewal_info(state.ari_id)
+        state = apply_renewal_info(state, reply, retry_after, now())
+    except (AcmecfError, KeyError, ValueError, TypeError) as err:
+        # Without a window, fall back to the lifetime threshold and ask again in an hour.
+        log.warning("%s: no renewal information from the CA (%s)", certificate.name, err)
+        state = dataclasses.replace(state, ari_next_check=now() + datetime.timedelta(hours=1))
+    certificate = StoredCertificate(certificate.settings, state)
+    if not services.options.dry_run:
+        _save_state_quietly(certificate, services)
+    decision = decide(certificate.state, now(), days=selection.days, force=selection.force)
+    return certificate, decision
+
+
+def _save_state_quietly(certificate: StoredCertificate, services: Services) -> None:
+    """Save the state of `certificate` (its stored settings, not the environment's)."""
+    try:
+        with services.store.lock(certificate.name, wait=services.options.lock_wait):
+            stored = services.store.load(certificate.name)
+            services.store.save(StoredCertificate(stored.settings, certificate.state))
+    except (AcmecfError, CertificateNotFoundError) as err:
+        log.warning("could not record the state of %s: %s", certificate.name, err)

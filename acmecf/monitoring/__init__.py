@@ -1,0 +1,1 @@
+"""Monitoring: node_exporter textfile metrics from the stored states (`metrics`)."""

@@ -1,0 +1,124 @@
+"""Fakes for unit tests: a DNS provider, a propagation check and an ACME CA that issue real
+X.509 chains (from x509_factory's TinyCA) without sockets or sleeps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from acmecf.dns.propagation import ExpectedRecord
+from acmecf.dns.provider import Zone
+from acmecf.errors import AcmeError, CloudflareError, ZoneNotFoundError
+from acmecf.names import challenge_name
+
+from .x509_factory import TinyCA
+
+
+class FakeDns:
+    """A DNS provider holding records in a set; `fail_cleanups` makes that many cleanups raise
+    (a DNS API that is down for a while)."""
+
+    def __init__(self, zones: tuple[str, ...] = ("example.com",)) -> None:
+        self.zones = zones
+        self.records: set[tuple[str, str]] = set()
+        self.created: list[tuple[str, str]] = []
+        self.fail_cleanups = 0
+        self.fail_present: CloudflareError | None = None
+
+    def zone_for(self, name: str) -> Zone:
+        for zone in self.zones:
+            if name == zone or name.endswith("." + zone):
+                return Zone(f"id-{zone}", zone)
+        raise ZoneNotFoundError(f"no zone for {name}")
+
+    def present(self, name: str, value: str) -> None:
+        self.zone_for(name)
+        if self.fail_present is not None:
+            raise self.fail_present
+        self.records.add((name, value))
+        self.created.append((name, value))
+
+    def cleanup(self, name: str, value: str) -> None:
+        if self.fail_cleanups:
+            self.fail_cleanups -= 1
+            raise CloudflareError("the API is down", status=503)
+        self.records.discard((name, value))
+
+
+class FakePropagation:
+    def __init__(self, dns: FakeDns) -> None:
+        self.dns = dns
+        self.waited: list[list[ExpectedRecord]] = []
+        self.fail: Exception | None = None
+
+    def follow_cname(self, name: str) -> str:
+        return name
+
+    def wait(self, records: list[ExpectedRecord], *, timeout: float) -> None:
+        self.waited.append(list(records))
+        if self.fail is not None:
+            raise self.fail
+        for record in records:
+            assert (record.name, record.value) in self.dns.records, "waited for a missing record"
+
+
+@dataclass
+class FakeChallenge:
+    identifier: str
+    record_name: str
+    value: str
+
+
+@dataclass
+class FakeOrder:
+    names: list[str]
+    csr: bytes | None = None
+
+
+@dataclass
+class FakeCa:
+    """An ACME CA that validates against FakeDns and signs with a TinyCA."""
+
+    dns: FakeDns
+    ca: TinyCA = field(default_factory=TinyCA)
+    server: str = "https://ca.test/dir"
+    renewal_info_url: str | None = "https://ca.test/renewal-info"
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    refuse_finalize: str | None = None
+
+    def new_order(self, csr_pem: bytes, *, replaces: str | None, profile: str | None) -> FakeOrder:
+        csr = x509.load_pem_x509_csr(csr_pem)
+        names = list(
+            csr.extensions.get_extension_for_class(
+                x509.SubjectAlternativeName
+            ).value.get_values_for_type(x509.DNSName)
+        )
+        self.orders.append({"names": names, "replaces": replaces, "profile": profile})
+        return FakeOrder(names)
+
+    def pending_challenges(self, order: FakeOrder) -> list[FakeChallenge]:
+        return [
+            FakeChallenge(name, challenge_name(name), f"token-for-{name}") for name in order.names
+        ]
+
+    def answer(self, challenge: FakeChallenge) -> None:
+        if (challenge.record_name, challenge.value) not in self.dns.records:
+            raise AcmeError(f"the CA could not validate {challenge.identifier}")
+
+    def wait_for_authorizations(self, order: FakeOrder, deadline: float) -> None:
+        return None
+
+    def finalize(
+        self, order: FakeOrder, csr_pem: bytes, deadline: float, *, preferred_chain: str | None
+    ) -> str:
+        if self.refuse_finalize:
+            raise AcmeError(self.refuse_finalize)
+        csr = x509.load_pem_x509_csr(csr_pem)
+        leaf = self.ca.leaf_for_public_key(csr.public_key(), order.names)
+        return "".join(
+            c.public_bytes(serialization.Encoding.PEM).decode()
+            for c in (leaf, self.ca.intermediate)
+        )

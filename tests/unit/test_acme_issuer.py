@@ -1,0 +1,132 @@
+"""The issuance narrative against a fake CA and a fake DNS: records are always removed."""
+
+from __future__ import annotations
+
+import pytest
+
+from acmecf.errors import AcmeError, CloudflareError, PropagationError
+from acmecf.issuers.acme import AcmeIssuer, CleanupReport
+from acmecf.issuers.base import CertificateRequest
+from acmecf.pki.chain import certificate_names
+from acmecf.pki.keys import load_key
+
+from .fakes import FakeCa, FakeDns, FakePropagation
+
+REQUEST = CertificateRequest(cert_name="example.com", names=("example.com", "*.example.com"))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def issuer(dns: FakeDns, ca: FakeCa, propagation: FakePropagation | None = None) -> AcmeIssuer:
+    clock = Clock()
+    return AcmeIssuer(
+        lambda: ca,
+        dns,
+        propagation or FakePropagation(dns),
+        cleanup_report=CleanupReport(),
+        clock=clock,
+        cleanup_sleep=clock.sleep,
+    )
+
+
+def test_a_certificate_is_issued_and_every_record_removed() -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns)
+    issued = issuer(dns, ca).issue(REQUEST)
+    assert sorted(certificate_names(issued.chain.leaf)) == ["*.example.com", "example.com"]
+    assert issued.chain.leaf.public_key() == load_key(issued.key_pem).public_key()
+    assert len(dns.created) == 2, "apex and wildcard: two values at one name"
+    assert dns.records == set()
+    assert issued.renewal_info_url == ca.renewal_info_url
+
+
+def test_records_are_removed_when_the_ca_refuses() -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns, refuse_finalize="the CA refused to issue the certificate: no")
+    with pytest.raises(AcmeError, match="refused to issue"):
+        issuer(dns, ca).issue(REQUEST)
+    assert dns.created and dns.records == set()
+
+
+def test_records_are_removed_when_dns_never_catches_up() -> None:
+    dns = FakeDns()
+    propagation = FakePropagation(dns)
+    propagation.fail = PropagationError("nameserver ns1 still lacks the record")
+    with pytest.raises(PropagationError):
+        issuer(dns, FakeCa(dns), propagation).issue(REQUEST)
+    assert dns.created and dns.records == set()
+
+
+def test_records_are_removed_when_interrupted() -> None:
+    dns = FakeDns()
+    propagation = FakePropagation(dns)
+    propagation.fail = KeyboardInterrupt()  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        issuer(dns, FakeCa(dns), propagation).issue(REQUEST)
+    assert dns.created and dns.records == set()
+
+
+def test_an_unknown_zone_fails_before_anything_is_ordered_or_created() -> None:
+    dns = FakeDns(zones=("example.net",))
+    ca = FakeCa(dns)
+    with pytest.raises(CloudflareError, match="no zone"):
+        issuer(dns, ca).issue(REQUEST)
+    assert ca.orders == [] and dns.created == []
+
+
+def test_a_cleanup_that_fails_for_a_while_is_retried_until_it_works() -> None:
+    dns = FakeDns()
+    dns.fail_cleanups = 3
+    narrative = issuer(dns, FakeCa(dns))
+    narrative.issue(REQUEST)
+    assert dns.records == set()
+    assert narrative.cleanup_report.left == []
+
+
+def test_a_cleanup_that_keeps_failing_is_left_to_the_journal_and_reported() -> None:
+    dns = FakeDns()
+    dns.fail_cleanups = 10_000
+    narrative = issuer(dns, FakeCa(dns))
+    narrative.issue(REQUEST)  # the certificate itself is fine
+    assert len(dns.records) == 2
+    assert narrative.cleanup_report.left == ["_acme-challenge.example.com"] * 2
+
+
+def test_a_create_refused_outright_is_not_cleaned_up() -> None:
+    dns = FakeDns()
+    dns.fail_present = CloudflareError("refused", status=403)
+    narrative = issuer(dns, FakeCa(dns))
+    dns.fail_cleanups = 10_000  # a cleanup attempt would be reported as left over
+    with pytest.raises(CloudflareError, match="refused"):
+        narrative.issue(REQUEST)
+    assert narrative.cleanup_report.left == []
+
+
+def test_a_renewal_names_the_certificate_it_replaces_and_keeps_the_key() -> None:
+    from acmecf.pki.keys import generate_key, key_pem
+
+    dns = FakeDns()
+    ca = FakeCa(dns)
+    kept = key_pem(generate_key("ecdsa-p384"))
+    request = CertificateRequest(
+        cert_name="example.com",
+        names=("example.com",),
+        replaces="aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
+        reuse_key_pem=kept,
+        profile="shortlived",
+    )
+    issued = issuer(dns, ca).issue(request)
+    assert ca.orders[0]["replaces"] == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
+    assert ca.orders[0]["profile"] == "shortlived"
+    assert issued.key_pem == kept

@@ -1,0 +1,69 @@
+"""The challenge-record journal: durable entries, leftovers only of runs that are gone."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+from acmecf.storage.files import FileStore
+from acmecf.storage.model import JournalEntry
+
+ENTRY = JournalEntry("zone-1", "example.com", "_acme-challenge.example.com", "value-1", None)
+OTHER = JournalEntry("zone-1", "example.com", "_acme-challenge.example.com", "value-2", "/c.ini")
+
+
+def test_an_empty_journal_is_cheap_to_see(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    assert store.journal.empty()
+    run = store.journal.open_run()
+    run.record(ENTRY)
+    assert not store.journal.empty()
+    run.forget(ENTRY)
+    run.close()
+    assert store.journal.empty(), "a run that removed everything leaves no file"
+
+
+def test_a_live_run_s_records_are_never_handed_out(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    run = store.journal.open_run()
+    run.record(ENTRY)
+    assert [leftovers.entries for leftovers in store.journal.leftovers()] == []
+    run.close()
+
+
+def _die_holding_records(config: str) -> None:
+    store = FileStore(Path(config))
+    run = store.journal.open_run()
+    run.record(ENTRY)
+    run.record(OTHER)
+    run.forget(ENTRY)
+    os._exit(9)  # as SIGKILL would: no cleanup, no close
+
+
+def test_the_records_of_a_dead_run_are_leftovers_for_the_next(tmp_path: Path) -> None:
+    process = multiprocessing.get_context("fork").Process(
+        target=_die_holding_records, args=(str(tmp_path),)
+    )
+    process.start()
+    process.join()
+    store = FileStore(tmp_path)
+    found = list(store.journal.leftovers())
+    assert [leftovers.entries for leftovers in found] == [[OTHER]]
+    for leftovers in store.journal.leftovers():
+        leftovers.forget(OTHER)
+    assert store.journal.empty()
+
+
+def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    run = store.journal.open_run()
+    run.record(ENTRY)
+    path = next((tmp_path / "journal").glob("*.jsonl"))
+    with path.open("a") as handle:
+        handle.write('{"op": "add", "name": "_acme-chall')
+    run._lock.acquire()  # simulate death: release the file lock without closing cleanly
+    os.close(run._fd)  # type: ignore[arg-type]
+    run._fd = None
+    run._lock.release()
+    assert [leftovers.entries for leftovers in store.journal.leftovers()] == [[ENTRY]]
