@@ -1,0 +1,393 @@
+"""``CloudflareEmulator``: what a test holds: start, stop, configure, inspect.
+
+It owns the state, the API pipeline and both servers, and is the only place tests touch:
+``add_*`` methods configure the account as the dashboard would (no request is logged or
+counted), properties and ``records``/``zones`` read it back, and the ``set_*`` methods turn
+run-time knobs (delays, limits, faults).
+
+Does not: answer requests itself (``server.Api`` does), or serve DNS (``dns_server`` does,
+from the views ``nameservers`` builds).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from acmecf.sandbox.dns_server import RESOLVER_ADDRESS, DnsQuery, DnsServer, DnsView
+from acmecf.sandbox.emulator.dns_records import new_record, record_json
+from acmecf.sandbox.emulator.envelope import API_PREFIX, ApiError, timestamp
+from acmecf.sandbox.emulator.faults import FaultPlan
+from acmecf.sandbox.emulator.nameservers import dns_view
+from acmecf.sandbox.emulator.origin_ca import origin_root
+from acmecf.sandbox.emulator.origin_pulls import EdgeClientCertificate, edge_certificate
+from acmecf.sandbox.emulator.ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, RateLimiter
+from acmecf.sandbox.emulator.server import Api, ApiRequest, HttpServer
+from acmecf.sandbox.emulator.state import (
+    ID_SHAPE,
+    OWNER,
+    Nameserver,
+    State,
+    Token,
+    Zone,
+    normalize_zone_name,
+    to_ascii,
+)
+from acmecf.sandbox.emulator.zone_settings import ZONE_SETTING_VALUES, setting
+from acmecf.sandbox.emulator.zones import zone_json
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_NAMESERVER_NAMES = (
+    "ada", "bob", "cruz", "dana", "elle", "fay", "gus", "hal", "ida", "jay", "kai", "lou",
+)  # fmt: skip
+
+
+class CloudflareEmulator:
+    """The Cloudflare v4 API and the nameservers of its zones, on loopback, for tests.
+
+    Configure zones, records and credentials with the ``add_*`` methods (before or after
+    ``start``), then point the SDK at ``base_url`` and DNS clients at
+    ``(nameserver.address, dns_port)`` or ``(resolver_address, dns_port)``. All methods
+    are thread-safe. ``start`` binds fresh ports (never fixed ones); ``stop`` closes every
+    socket and is idempotent; the context manager does both.
+    """
+
+    def __init__(
+        self,
+        *,
+        nameserver_delays: Sequence[float] = (0.0, 0.0, 0.0),
+        nameserver_names: Sequence[str] | None = None,
+        api_host: str = "127.0.0.1",
+        rate_limit: int = DEFAULT_LIMIT,
+        rate_window: float = DEFAULT_WINDOW,
+    ) -> None:
+        if not nameserver_delays:
+            raise ValueError("at least one nameserver is needed")
+        if len(nameserver_delays) > 52:
+            raise ValueError("at most 52 nameservers fit on 127.0.53.1-52")
+        if nameserver_names is None:
+            nameserver_names = [
+                f"{DEFAULT_NAMESERVER_NAMES[index]}.ns.cloudflare.com"
+                if index < len(DEFAULT_NAMESERVER_NAMES)
+                else f"ns{index + 1}.ns.cloudflare.com"
+                for index in range(len(nameserver_delays))
+            ]
+        if len(nameserver_names) != len(nameserver_delays):
+            raise ValueError("nameserver_names and nameserver_delays must have the same length")
+        nameservers = [
+            Nameserver(
+                name=normalize_zone_name(name), address=f"127.0.53.{index + 1}", delay=float(delay)
+            )
+            for index, (name, delay) in enumerate(
+                zip(nameserver_names, nameserver_delays, strict=True)
+            )
+        ]
+        self._api_host = api_host
+        self._state = State(nameservers)
+        self._limiter = RateLimiter(rate_limit, rate_window)
+        self._faults = FaultPlan()
+        self._api = Api(self._state, limiter=self._limiter, faults=self._faults)
+        self._lifecycle = threading.Lock()
+        self._http: HttpServer | None = None
+        self._http_thread: threading.Thread | None = None
+        self._dns: DnsServer | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the DNS servers and the HTTP API in daemon threads on fresh ports.
+
+        Raises RuntimeError when already running, OSError when no port could be bound.
+        """
+        with self._lifecycle:
+            if self._http is not None:
+                raise RuntimeError("the emulator is already running")
+            with self._state.lock:
+                addresses = [nameserver.address for nameserver in self._state.nameservers]
+            dns_server = DnsServer(
+                nameserver_addresses=addresses,
+                resolver_address=RESOLVER_ADDRESS,
+                view=self._dns_view,
+                on_query=self._log_dns_query,
+            )
+            dns_server.start()
+            try:
+                http_server = HttpServer((self._api_host, 0), self._api.respond)
+            except OSError:
+                dns_server.stop()
+                raise
+            self._dns = dns_server
+            self._http = http_server
+            self._http_thread = threading.Thread(
+                target=http_server.serve_forever,
+                kwargs={"poll_interval": 0.02},
+                name="cloudflare-emulator",
+                daemon=True,
+            )
+            self._http_thread.start()
+            logger.debug("Cloudflare emulator at %s, DNS port %d", self.base_url, dns_server.port)
+
+    def stop(self) -> None:
+        """Stop every server and close every socket; safe to call more than once."""
+        with self._lifecycle:
+            http_server, self._http = self._http, None
+            dns_server, self._dns = self._dns, None
+            thread, self._http_thread = self._http_thread, None
+        if http_server is not None:
+            http_server.shutdown()
+            http_server.close_connections()
+            http_server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        if dns_server is not None:
+            dns_server.stop()
+
+    def __enter__(self) -> CloudflareEmulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exception_type: type[BaseException] | None,
+        exception: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/client/v4``; raises RuntimeError before ``start``."""
+        http_server = self._http
+        if http_server is None:
+            raise RuntimeError("the emulator is not running")
+        port = http_server.server_address[1]
+        return f"http://{self._api_host}:{port}{API_PREFIX}"
+
+    @property
+    def dns_port(self) -> int:
+        """The one port every nameserver address and the resolver listen on (after ``start``)."""
+        dns_server = self._dns
+        if dns_server is None:
+            raise RuntimeError("the emulator is not running")
+        return dns_server.port
+
+    @property
+    def nameservers(self) -> list[Nameserver]:
+        """The emulated nameservers, with their current delays."""
+        with self._state.lock:
+            return list(self._state.nameservers)
+
+    @property
+    def resolver_address(self) -> str:
+        """Address of the resolver, which sees only what the most lagging nameserver sees."""
+        return RESOLVER_ADDRESS
+
+    @property
+    def requests(self) -> list[ApiRequest]:
+        """A copy of the API request log, oldest first."""
+        return self._api.requests
+
+    @property
+    def dns_queries(self) -> list[DnsQuery]:
+        """A copy of the DNS query log (nameservers and resolver), oldest first."""
+        with self._state.lock:
+            return list(self._state.dns_queries)
+
+    def clear_logs(self) -> None:
+        """Forget every logged API request and DNS query."""
+        self._api.clear_log()
+        with self._state.lock:
+            self._state.dns_queries.clear()
+
+    # ------------------------------------------------------------------ configuration
+
+    def add_zone(self, name: str, *, zone_id: str | None = None) -> str:
+        """Add an active zone served by every nameserver at once; return its id.
+
+        ``zone_id`` must be 32 lowercase hex digits like a real one (random by default).
+        Raises ValueError for an invalid name or id, or a zone that already exists.
+        """
+        zone_name = normalize_zone_name(to_ascii(name))
+        identifier = zone_id if zone_id is not None else uuid.uuid4().hex
+        if not ID_SHAPE.fullmatch(identifier):
+            raise ValueError(f"zone id {identifier!r} is not 32 lowercase hex digits")
+        with self._state.lock:
+            self._state.add_zone(Zone(id=identifier, name=zone_name, created_on=timestamp()))
+        return identifier
+
+    def add_record(
+        self,
+        zone: str,
+        type: str,
+        name: str,
+        content: str,
+        *,
+        proxied: bool = False,
+        ttl: int = 1,
+        comment: str | None = None,
+    ) -> str:
+        """Add a record as if it had been created long ago: every nameserver serves it now.
+
+        ``zone`` is a zone name or id; ``name`` is relative or absolute as in the API.
+        Applies the API's validation and duplicate rules; raises ValueError (with the
+        API's message) when the API would refuse the record. Returns the record id.
+        """
+        with self._state.lock:
+            target = self._state.find_zone(zone)
+            if target is None:
+                raise ValueError(f"no zone {zone!r}")
+            try:
+                record = new_record(
+                    self._state,
+                    target,
+                    {
+                        "type": type,
+                        "name": name,
+                        "content": content,
+                        "proxied": proxied,
+                        "ttl": ttl,
+                        "comment": comment,
+                    },
+                    visible_from=tuple(-math.inf for _ in self._state.nameservers),
+                )
+            except ApiError as error:
+                raise ValueError(json.dumps(error.errors)) from error
+            self._state.store_record(record)
+            return record.id
+
+    def add_token(
+        self,
+        token: str,
+        *,
+        zones: Iterable[str] | None = None,
+        zone_read: bool = True,
+        dns_read: bool = True,
+        dns_edit: bool = True,
+        zone_settings_edit: bool = True,
+        ssl_edit: bool = True,
+    ) -> None:
+        """Accept ``token`` as a Bearer token with these permissions.
+
+        ``zones`` limits it to zones given by name or id (they may be added later);
+        ``None`` means every zone of the account. ``dns_edit`` implies DNS read. A token
+        without ``zone_read`` cannot list or read zones but can still use the DNS
+        records of the zones it covers, given their ids. ``zone_settings_edit`` (Zone
+        Settings Edit) covers the ``ssl`` and ``tls_client_auth`` settings; ``ssl_edit``
+        (SSL and Certificates Edit) covers origin-pull certificates and the Origin CA.
+        """
+        scope = (
+            None
+            if zones is None
+            else frozenset(to_ascii(zone).strip().rstrip(".").lower() for zone in zones)
+        )
+        with self._state.lock:
+            self._state.tokens[token] = Token(
+                id=uuid.uuid4().hex,
+                zones=scope,
+                zone_read=zone_read,
+                dns_read=dns_read,
+                dns_edit=dns_edit,
+                zone_settings_edit=zone_settings_edit,
+                ssl_edit=ssl_edit,
+            )
+
+    def add_global_key(self, email: str, key: str) -> None:
+        """Accept ``X-Auth-Email: email`` with ``X-Auth-Key: key``, with full access."""
+        with self._state.lock:
+            self._state.global_keys[(email.lower(), key)] = email
+
+    def set_nameserver_delay(self, index: int, seconds: float) -> None:
+        """Change nameserver ``index``'s delay; it applies to changes made from now on."""
+        with self._state.lock:
+            nameservers = self._state.nameservers
+            nameservers[index] = replace(nameservers[index], delay=float(seconds))
+
+    def inject_rate_limit(self, count: int, *, retry_after: int = 1) -> None:
+        """Make the next ``count`` API requests fail with 429/971 and ``Retry-After``."""
+        self._faults.inject_rate_limit(count, retry_after=retry_after)
+
+    @property
+    def rate_limit(self) -> tuple[int, float]:
+        """The per-credential limit: (requests, window seconds)."""
+        return self._limiter.limit
+
+    def set_rate_limit(self, limit: int, window: float) -> None:
+        """Change the per-credential limit and forget the requests counted so far, so a test
+        measures only what comes next (other processes' requests are not its to account for)."""
+        self._limiter.configure(limit, window)
+
+    def records(self, *, type: str | None = None, zone: str | None = None) -> list[dict[str, Any]]:
+        """The current (API-level, not yet propagated) records in API JSON shape."""
+        with self._state.lock:
+            selected_zone = self._state.find_zone(zone) if zone is not None else None
+            if zone is not None and selected_zone is None:
+                return []
+            return [
+                record_json(self._state, record)
+                for record in self._state.live_records(
+                    selected_zone.id if selected_zone is not None else None
+                )
+                if type is None or record.type == type.upper()
+            ]
+
+    def zones(self) -> list[dict[str, Any]]:
+        """Every zone in API JSON shape (as the account owner sees it), by name."""
+        with self._state.lock:
+            return [
+                zone_json(self._state, zone, OWNER)
+                for zone in sorted(self._state.zones.values(), key=lambda zone: zone.name)
+            ]
+
+    # ------------------------------------------------------------------ TLS side
+
+    def zone_setting(self, zone: str, setting_name: str) -> str:
+        """The current value of a zone setting (``ssl`` or ``tls_client_auth``)."""
+        with self._state.lock:
+            target = self._state.find_zone(zone)
+            if target is None:
+                raise ValueError(f"no zone {zone!r}")
+            return setting(self._state, target.id, setting_name)[0]
+
+    def set_zone_setting(self, zone: str, setting_name: str, value: str) -> None:
+        """Change a zone setting as the dashboard would. Raises ValueError for a bad value."""
+        if value not in ZONE_SETTING_VALUES.get(setting_name, ()):
+            raise ValueError(f"invalid value {value!r} for zone setting {setting_name!r}")
+        with self._state.lock:
+            target = self._state.find_zone(zone)
+            if target is None:
+                raise ValueError(f"no zone {zone!r}")
+            self._state.tls.settings[(target.id, setting_name)] = (value, timestamp())
+
+    def origin_ca_root_pem(self, request_type: str = "origin-ecc") -> bytes:
+        """The emulated Origin CA root that signs ``request_type`` certificates (PEM)."""
+        with self._state.lock:
+            _, root = origin_root(self._state, request_type)
+        return root.public_bytes(serialization.Encoding.PEM)
+
+    def edge_client_certificate(self, hostname: str) -> EdgeClientCertificate | None:
+        """What the edge would present when pulling ``hostname`` from its origin right now.
+
+        See ``origin_pulls.edge_certificate``; raises ValueError when no zone holds it.
+        """
+        with self._state.lock:
+            return edge_certificate(self._state, hostname)
+
+    # ------------------------------------------------------------------ DNS side
+
+    def _dns_view(self, view_index: int | None) -> DnsView:
+        return dns_view(self._state, view_index, time.monotonic())
+
+    def _log_dns_query(self, query: DnsQuery) -> None:
+        with self._state.lock:
+            self._state.dns_queries.append(query)
