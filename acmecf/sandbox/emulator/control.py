@@ -36,6 +36,8 @@ from acmecf.sandbox.emulator.server import Api, ApiRequest, HttpServer
 from acmecf.sandbox.emulator.state import (
     ID_SHAPE,
     OWNER,
+    PLANS,
+    ZONE_STATUSES,
     Nameserver,
     State,
     Token,
@@ -47,6 +49,12 @@ from acmecf.sandbox.emulator.zone_settings import ZONE_SETTING_VALUES, setting
 from acmecf.sandbox.emulator.zones import zone_json
 
 logger = logging.getLogger(__name__)
+
+
+def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
+
 
 DEFAULT_NAMESERVER_NAMES = (
     "ada", "bob", "cruz", "dana", "elle", "fay", "gus", "hal", "ida", "jay", "kai", "lou",
@@ -204,6 +212,20 @@ class CloudflareEmulator:
         with self._state.lock:
             return list(self._state.dns_queries)
 
+    def count_requests(
+        self, route: str | None = None, *, zone: str | None = None, status: int | None = None
+    ) -> int:
+        """How many logged API requests match: ``route`` as the log names it
+        (``"GET /zones"``, ``"POST /zones/{zone_id}/dns_records"``), ``zone`` (a zone id
+        in the path), ``status`` (the HTTP status answered). None matches anything."""
+        return sum(
+            1
+            for request in self._api.requests
+            if (route is None or request.route == route)
+            and (zone is None or request.params.get("zone_id") == zone)
+            and (status is None or request.status == status)
+        )
+
     def clear_logs(self) -> None:
         """Forget every logged API request and DNS query."""
         self._api.clear_log()
@@ -212,19 +234,110 @@ class CloudflareEmulator:
 
     # ------------------------------------------------------------------ configuration
 
-    def add_zone(self, name: str, *, zone_id: str | None = None) -> str:
-        """Add an active zone served by every nameserver at once; return its id.
+    def add_zone(
+        self,
+        name: str,
+        *,
+        zone_id: str | None = None,
+        status: str = "active",
+        plan: str = "free",
+    ) -> str:
+        """Add a zone served by every nameserver at once; return its id.
 
-        ``zone_id`` must be 32 lowercase hex digits like a real one (random by default).
-        Raises ValueError for an invalid name or id, or a zone that already exists.
+        ``zone_id`` must be 32 lowercase hex digits like a real one (random by default);
+        ``status`` is one of initializing, pending, active, moved; ``plan`` one of free,
+        pro, business, enterprise. Raises ValueError for an invalid name, id, status or
+        plan, or a zone that already exists.
         """
         zone_name = normalize_zone_name(to_ascii(name))
         identifier = zone_id if zone_id is not None else uuid.uuid4().hex
         if not ID_SHAPE.fullmatch(identifier):
             raise ValueError(f"zone id {identifier!r} is not 32 lowercase hex digits")
+        _check_choice("status", status, ZONE_STATUSES)
+        _check_choice("plan", plan, PLANS)
         with self._state.lock:
-            self._state.add_zone(Zone(id=identifier, name=zone_name, created_on=timestamp()))
+            self._state.add_zone(
+                Zone(
+                    id=identifier,
+                    name=zone_name,
+                    created_on=timestamp(),
+                    status=status,
+                    plan=plan,
+                )
+            )
         return identifier
+
+    def add_zones(
+        self,
+        count: int,
+        *,
+        suffix: str = "example",
+        status: str = "active",
+        plan: str = "free",
+    ) -> list[str]:
+        """Add ``count`` zones named ``zone0001.<suffix>``... cheaply; return their ids.
+
+        Numbering continues past the zones already named this way, so calls add up (a
+        2,000-zone account is ``add_zones(2000)``). Same rules as ``add_zone``.
+        """
+        _check_choice("status", status, ZONE_STATUSES)
+        _check_choice("plan", plan, PLANS)
+        suffix = normalize_zone_name(f"zone0001.{to_ascii(suffix)}").partition(".")[2]
+        created_on = timestamp()
+        identifiers: list[str] = []
+        with self._state.lock:
+            number = 0
+            while len(identifiers) < count:
+                number += 1
+                name = f"zone{number:04d}.{suffix}"
+                if name in self._state.zone_ids_by_name:
+                    continue
+                zone = Zone(
+                    id=uuid.uuid4().hex,
+                    name=name,
+                    created_on=created_on,
+                    status=status,
+                    plan=plan,
+                )
+                self._state.add_zone(zone)
+                identifiers.append(zone.id)
+        return identifiers
+
+    def set_zone_status(self, zone: str, status: str) -> None:
+        """Change a zone's status (initializing, pending, active, moved).
+
+        Only active zones are seen by the resolver (a pending zone's delegation does not
+        point at Cloudflare yet, a moved one's no longer does); the nameservers serve
+        every zone but moved ones.
+        """
+        _check_choice("status", status, ZONE_STATUSES)
+        with self._state.lock:
+            target = self._zone(zone)
+            target.status = status
+            target.modified_on = timestamp()
+
+    def set_zone_plan(self, zone: str, plan: str) -> None:
+        """Change a zone's plan (free, pro, business, enterprise): its limits follow."""
+        _check_choice("plan", plan, PLANS)
+        with self._state.lock:
+            target = self._zone(zone)
+            target.plan = plan
+            target.modified_on = timestamp()
+
+    def set_zone_quota(
+        self, zone: str, *, records: int | None = None, tags: int | None = None
+    ) -> None:
+        """Override the zone's record quota and per-record tag quota (None: the plan's)."""
+        with self._state.lock:
+            target = self._zone(zone)
+            target.record_quota = records
+            target.tag_quota = tags
+
+    def _zone(self, zone: str) -> Zone:
+        target = self._state.find_zone(zone)
+        if target is None:
+            raise ValueError(f"no zone {zone!r}")
+        return target
 
     def add_record(
         self,
@@ -385,7 +498,14 @@ class CloudflareEmulator:
 
     # ------------------------------------------------------------------ DNS side
 
-    def _dns_view(self, view_index: int | None) -> DnsView:
+    def _dns_view(self, local_address: str) -> DnsView | None:
+        with self._state.lock:
+            if local_address == RESOLVER_ADDRESS:
+                view_index: int | None = None
+            else:
+                view_index = self._state.nameserver_index(local_address)
+                if view_index is None:
+                    return None
         return dns_view(self._state, view_index, time.monotonic())
 
     def _log_dns_query(self, query: DnsQuery) -> None:

@@ -11,41 +11,53 @@ views built here), or know about the HTTP API.
 
 from __future__ import annotations
 
+import functools
 import math
 
 from acmecf.sandbox.dns_server import DnsView, ServedRecord, ZoneView
-from acmecf.sandbox.emulator.state import State
+from acmecf.sandbox.emulator.state import State, Zone
 
 SERIAL_BASE = 2_340_000_000
+# Which zones each side sees, by status. The resolver follows the public delegation, which
+# points at Cloudflare only for active zones; Cloudflare's nameservers answer for a zone
+# from its creation until it is moved away (the moved cut-off is not verified).
+# https://developers.cloudflare.com/dns/zone-setups/reference/domain-status/
+RESOLVER_STATUSES = frozenset({"active"})
+NAMESERVER_STATUSES = frozenset({"initializing", "pending", "active"})
 
 
 def dns_view(state: State, view_index: int | None, now: float) -> DnsView:
-    """What nameserver ``view_index`` (or the resolver, for None) serves at ``now``."""
+    """What nameserver ``view_index`` (or the resolver, for None) serves at ``now``.
+
+    Zones are built lazily by the DNS server, each with the same ``now``.
+    """
     with state.lock:
-        zones: list[ZoneView] = []
-        for zone in state.zones.values():
-            served: list[ServedRecord] = []
-            changes = 0
-            for record in state.zone_records(zone.id):
-                if view_index is None:
-                    appears = max(record.visible_from)
-                    vanishes = (
-                        max(record.hidden_from) if record.hidden_from is not None else math.inf
-                    )
-                else:
-                    appears = record.visible_from[view_index]
-                    vanishes = (
-                        record.hidden_from[view_index]
-                        if record.hidden_from is not None
-                        else math.inf
-                    )
-                changes += (appears <= now) + (vanishes <= now)
-                if appears <= now < vanishes:
-                    served.extend(record.served)
-            zones.append(
-                ZoneView(name=zone.name, serial=SERIAL_BASE + changes, records=tuple(served))
-            )
+        statuses = RESOLVER_STATUSES if view_index is None else NAMESERVER_STATUSES
+        zones = {
+            zone.name: functools.partial(_zone_view, state, zone, view_index, now)
+            for zone in state.zones.values()
+            if zone.status in statuses
+        }
         nameservers = tuple(
             (nameserver.name, nameserver.address) for nameserver in state.nameservers
         )
-    return DnsView(zones=tuple(zones), nameservers=nameservers)
+    return DnsView(zones=zones, nameservers=nameservers)
+
+
+def _zone_view(state: State, zone: Zone, view_index: int | None, now: float) -> ZoneView:
+    served: list[ServedRecord] = []
+    changes = 0
+    with state.lock:
+        for record in state.zone_records(zone.id):
+            if view_index is None:
+                appears = max(record.visible_from)
+                vanishes = max(record.hidden_from) if record.hidden_from is not None else math.inf
+            else:
+                appears = record.visible_from[view_index]
+                vanishes = (
+                    record.hidden_from[view_index] if record.hidden_from is not None else math.inf
+                )
+            changes += (appears <= now) + (vanishes <= now)
+            if appears <= now < vanishes:
+                served.extend(record.served)
+    return ZoneView(name=zone.name, serial=SERIAL_BASE + changes, records=tuple(served))

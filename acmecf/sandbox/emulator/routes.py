@@ -18,6 +18,7 @@ function of the table, the method and the path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ UNKNOWN_TOKEN_INVALID_ACCESS = "invalid_access_token"  # 403 9109
 UNKNOWN_TOKEN_AUTHENTICATION = "authentication_error"  # 401 10000
 UNKNOWN_TOKEN_INVALID_API_TOKEN = "invalid_api_token"  # 401 1000
 
+_KIND = re.compile(r"\{(\w+):\w+\}")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -70,8 +72,8 @@ class Route:
 
     @property
     def name(self) -> str:
-        """``"GET /zones/{zone_id}"``: how the request log names the route."""
-        return f"{self.method} {self.pattern}"
+        """``"GET /zones/{zone_id}"``: how the request log names the route (no kinds)."""
+        return self.method + " " + _KIND.sub(r"{\1}", self.pattern)
 
     @property
     def writes(self) -> bool:

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -59,7 +59,8 @@ class ApiRequest:
 
     ``auth`` names the kind of credential presented ("token", "global" or "none"), never
     the secret itself. ``path`` is the full request path, including ``/client/v4``.
-    ``route`` is the route that answered (``"GET /zones"``), None when none did.
+    ``route`` is the route that answered (``"GET /zones/{zone_id}"``), None when none
+    did; ``params`` are its named path segments (``{"zone_id": ...}``).
     """
 
     method: str
@@ -69,6 +70,7 @@ class ApiRequest:
     time: float
     auth: str
     route: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
 
 
 class Api:
@@ -106,6 +108,7 @@ class Api:
         path = split.path
         query = parse_qs(split.query, keep_blank_values=True)
         route: Route | None = None
+        params: dict[str, str] = {}
         try:
             fault = self.faults.before_routing()
             if fault is not None:
@@ -137,6 +140,7 @@ class Api:
                     time=received,
                     auth=credential_kind(headers),
                     route=route.name if route is not None else None,
+                    params=params,
                 )
             )
         logger.debug("%s %s -> %d", method, path, reply.status)

@@ -40,11 +40,24 @@ class Nameserver:
     delay: float
 
 
+ZONE_STATUSES = ("initializing", "pending", "active", "moved")
+"""Zone statuses as the API reports them (ZoneListParams.status in the SDK)."""
+PLANS = ("free", "pro", "business", "enterprise")
+"""Plan legacy ids, cheapest first."""
+
+
 @dataclass
 class Zone:
+    """One zone. ``record_quota`` and ``tag_quota`` of None mean the plan's default."""
+
     id: str
     name: str
     created_on: str
+    status: str = "active"
+    plan: str = "free"
+    record_quota: int | None = None
+    tag_quota: int | None = None
+    modified_on: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +222,13 @@ class State:
         if zone_id is None:
             return [record for record in self.records.values() if not record.deleted]
         return [record for record in self.zone_records(zone_id) if not record.deleted]
+
+    def nameserver_index(self, address: str) -> int | None:
+        """The index of the nameserver serving at ``address``, if one does."""
+        for index, nameserver in enumerate(self.nameservers):
+            if nameserver.address == address:
+                return index
+        return None
 
     def propagation_times(self, now: float) -> tuple[float, ...]:
         """When each nameserver picks up a change made at ``now``."""
