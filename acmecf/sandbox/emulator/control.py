@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from acmecf.sandbox.dns_server import RESOLVER_ADDRESS, DnsQuery, DnsServer, DnsView
-from acmecf.sandbox.emulator.dns_records import new_record, record_json
+from acmecf.sandbox.emulator.dns_records import check_record_quota, new_record, record_json
 from acmecf.sandbox.emulator.envelope import API_PREFIX, ApiError, timestamp
 from acmecf.sandbox.emulator.faults import FaultPlan
 from acmecf.sandbox.emulator.nameservers import dns_view
@@ -374,6 +374,7 @@ class CloudflareEmulator:
                     },
                     visible_from=tuple(-math.inf for _ in self._state.nameservers),
                 )
+                check_record_quota(target, len(self._state.live_records(target.id)))
             except ApiError as error:
                 raise ValueError(json.dumps(error.errors)) from error
             self._state.store_record(record)

@@ -1,7 +1,8 @@
 """What each emulated nameserver, and the resolver behind the CA, serves at a moment.
 
 A record created at t is served by nameserver i from t + delay_i and, once deleted at t',
-until t' + delay_i (delays as they were at each change). The resolver sees a record only
+until t' + delay_i (delays as they were at each change); an update made at t'' replaces the
+old content there from t'' + delay_i. The resolver sees a record only
 once the most lagging nameserver serves it, and keeps seeing it until that nameserver drops
 it. Each zone's SOA serial counts the changes the view has seen.
 
@@ -15,7 +16,7 @@ import functools
 import math
 
 from acmecf.sandbox.dns_server import DnsView, ServedRecord, ZoneView
-from acmecf.sandbox.emulator.state import State, Zone
+from acmecf.sandbox.emulator.state import Record, State, Zone
 
 SERIAL_BASE = 2_340_000_000
 # Which zones each side sees, by status. The resolver follows the public delegation, which
@@ -44,20 +45,26 @@ def dns_view(state: State, view_index: int | None, now: float) -> DnsView:
     return DnsView(zones=zones, nameservers=nameservers)
 
 
+def _moment(times: tuple[float, ...], view_index: int | None) -> float:
+    """When nameserver ``view_index`` (the resolver: the slowest one) sees a change."""
+    return max(times) if view_index is None else times[view_index]
+
+
 def _zone_view(state: State, zone: Zone, view_index: int | None, now: float) -> ZoneView:
     served: list[ServedRecord] = []
     changes = 0
     with state.lock:
         for record in state.zone_records(zone.id):
-            if view_index is None:
-                appears = max(record.visible_from)
-                vanishes = max(record.hidden_from) if record.hidden_from is not None else math.inf
-            else:
-                appears = record.visible_from[view_index]
-                vanishes = (
-                    record.hidden_from[view_index] if record.hidden_from is not None else math.inf
-                )
-            changes += (appears <= now) + (vanishes <= now)
-            if appears <= now < vanishes:
-                served.extend(record.served)
+            vanishes = _moment(record.hidden_from, view_index) if record.hidden_from else math.inf
+            changes += vanishes <= now
+            # The newest version this server has picked up is the one it serves; an update
+            # replaces the older version only where the newer one has arrived.
+            serving: Record | None = None
+            for version in record.versions():
+                appears = _moment(version.visible_from, view_index)
+                if appears <= now:
+                    changes += 1
+                    serving = serving or version
+            if serving is not None and now < vanishes:
+                served.extend(serving.served)
     return ZoneView(name=zone.name, serial=SERIAL_BASE + changes, records=tuple(served))

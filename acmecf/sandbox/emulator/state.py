@@ -105,10 +105,21 @@ class Record:
     # When each nameserver starts and stops serving the record (time.monotonic()).
     visible_from: tuple[float, ...]
     hidden_from: tuple[float, ...] | None = None
+    # The version this one replaced (an update): served until this one is visible.
+    previous: Record | None = None
 
     @property
     def deleted(self) -> bool:
         return self.hidden_from is not None
+
+    def versions(self) -> list[Record]:
+        """This version and the ones it replaced, newest first."""
+        chain: list[Record] = []
+        version: Record | None = self
+        while version is not None:
+            chain.append(version)
+            version = version.previous
+        return chain
 
 
 # --- TLS objects: zone settings, Authenticated Origin Pulls, Origin CA ---------------------
