@@ -33,10 +33,15 @@ def codes(error: cloudflare.APIStatusError) -> list[int]:
 
 
 def raw(
-    emulator: CloudflareEmulator, method: str, path: str, token: str = TOKEN, **kwargs: Any
+    emulator: CloudflareEmulator,
+    method: str,
+    path: str,
+    token: str | None = TOKEN,
+    **kwargs: Any,
 ) -> httpx.Response:
-    """One HTTP request to ``base_url + path`` with the token, outside the SDK."""
-    headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+    """One HTTP request to ``base_url + path`` with the token (if any), outside the SDK."""
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    headers.update(kwargs.pop("headers", {}))
     return httpx.request(
         method, f"{emulator.base_url}{path}", headers=headers, timeout=10, **kwargs
     )

@@ -56,7 +56,7 @@ def authenticate(
             with state.lock:
                 token = state.tokens.get(secret)
             if token is not None:
-                return Credential(kind="token", identity=token.id, token=token)
+                return Credential(kind="token", identity=token.user, token=token)
             if TOKEN_SHAPE.fullmatch(secret):
                 raise unknown_token_error(unknown_token)
         raise ApiError.single(
@@ -71,7 +71,7 @@ def authenticate(
         with state.lock:
             known = state.global_keys.get((email.lower(), key))
         if known is not None:
-            return Credential(kind="global", identity=known.lower(), token=None)
+            return Credential(kind="global", identity=known, token=None)
         chain: list[tuple[int, str]] = []
         if "@" not in email:
             chain.append((6102, "Invalid format for X-Auth-Email header"))

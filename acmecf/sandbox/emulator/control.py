@@ -34,6 +34,7 @@ from acmecf.sandbox.emulator.origin_pulls import EdgeClientCertificate, edge_cer
 from acmecf.sandbox.emulator.ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, RateLimiter
 from acmecf.sandbox.emulator.server import Api, ApiRequest, HttpServer
 from acmecf.sandbox.emulator.state import (
+    DEFAULT_USER,
     ID_SHAPE,
     OWNER,
     PLANS,
@@ -390,8 +391,11 @@ class CloudflareEmulator:
         dns_edit: bool = True,
         zone_settings_edit: bool = True,
         ssl_edit: bool = True,
+        user: str = DEFAULT_USER,
     ) -> None:
-        """Accept ``token`` as a Bearer token with these permissions.
+        """Accept ``token`` as a Bearer token of ``user`` with these permissions.
+
+        Every token of one user shares that user's rate limit, as on Cloudflare.
 
         ``zones`` limits it to zones given by name or id (they may be added later);
         ``None`` means every zone of the account. ``dns_edit`` implies DNS read. A token
@@ -414,12 +418,17 @@ class CloudflareEmulator:
                 dns_edit=dns_edit,
                 zone_settings_edit=zone_settings_edit,
                 ssl_edit=ssl_edit,
+                user=user,
             )
 
-    def add_global_key(self, email: str, key: str) -> None:
-        """Accept ``X-Auth-Email: email`` with ``X-Auth-Key: key``, with full access."""
+    def add_global_key(self, email: str, key: str, *, user: str | None = None) -> None:
+        """Accept ``X-Auth-Email: email`` with ``X-Auth-Key: key``, with full access.
+
+        The key belongs to ``user`` (by default the user ``email`` names), whose rate
+        limit it shares with that user's tokens.
+        """
         with self._state.lock:
-            self._state.global_keys[(email.lower(), key)] = email
+            self._state.global_keys[(email.lower(), key)] = user or email.lower()
 
     def set_nameserver_delay(self, index: int, seconds: float) -> None:
         """Change nameserver ``index``'s delay; it applies to changes made from now on."""
@@ -433,13 +442,18 @@ class CloudflareEmulator:
 
     @property
     def rate_limit(self) -> tuple[int, float]:
-        """The per-credential limit: (requests, window seconds)."""
+        """The per-user limit: (requests, window seconds); 1,200 per 300 s by default."""
         return self._limiter.limit
 
     def set_rate_limit(self, limit: int, window: float) -> None:
-        """Change the per-credential limit and forget the requests counted so far, so a test
+        """Change the per-user limit and forget the requests counted so far, so a test
         measures only what comes next (other processes' requests are not its to account for)."""
         self._limiter.configure(limit, window)
+
+    def rate_limit_usage(self, user: str = DEFAULT_USER) -> tuple[int, int]:
+        """(requests left, seconds until one more is allowed) for ``user`` right now."""
+        usage = self._limiter.usage(user)
+        return usage.remaining, usage.reset
 
     def records(self, *, type: str | None = None, zone: str | None = None) -> list[dict[str, Any]]:
         """The current (API-level, not yet propagated) records in API JSON shape."""

@@ -1,9 +1,10 @@
 """The HTTP side: one request pipeline in front of the route table, and the HTTP server.
 
 ``Api.respond`` answers one request the way the v4 API does, in this order: faults that
-strike before routing, routing (7000 / 7003 / 7001), authentication, the per-identity rate
+strike before routing, routing (7000 / 7003 / 7001), authentication, the per-user rate
 limit, then the route's handler with the state lock held. Every answer carries a
-``CF-RAY`` header; every request is logged as an ``ApiRequest`` (credential kind, never
+``CF-RAY`` header, and every answer to an identified user ``Ratelimit`` and
+``Ratelimit-Policy``; every request is logged as an ``ApiRequest`` (credential kind, never
 the secret).
 
 Does not: know any resource (``ROUTES`` of each resource module do), serve HTTPS, or
@@ -109,6 +110,7 @@ class Api:
         query = parse_qs(split.query, keep_blank_values=True)
         route: Route | None = None
         params: dict[str, str] = {}
+        identity: str | None = None
         try:
             fault = self.faults.before_routing()
             if fault is not None:
@@ -120,7 +122,8 @@ class Api:
                 unknown_token=route.unknown_token,
                 tokens_only=route.tokens_only,
             )
-            self.limiter.admit(credential.identity)
+            identity = credential.identity
+            self.limiter.admit(identity)
             call = ApiCall(method, path, params, query, headers, body, credential)
             with self.state.lock:
                 reply = route.handler(self.state, call)
@@ -129,6 +132,11 @@ class Api:
         except Exception:
             logger.exception("Cloudflare emulator failed on %s %s", method, path)
             reply = ApiError.single(500, 10001, "Internal emulator error").reply()
+        if identity is not None:
+            # Sent with every answer to an identified caller, the 429 included.
+            # https://developers.cloudflare.com/fundamentals/api/reference/limits/
+            for name, value in self.limiter.headers(identity).items():
+                reply.headers.setdefault(name, value)
         reply.headers.setdefault("CF-RAY", f"{secrets.token_hex(8)}-EMU")
         with self._log_lock:
             self._requests.append(

@@ -60,6 +60,10 @@ class Zone:
     modified_on: str | None = None
 
 
+DEFAULT_USER = "sandbox@example.com"
+"""The user every token belongs to unless told otherwise."""
+
+
 @dataclass(frozen=True)
 class Token:
     id: str
@@ -69,6 +73,7 @@ class Token:
     dns_edit: bool
     zone_settings_edit: bool = True
     ssl_edit: bool = True
+    user: str = DEFAULT_USER
 
     def covers(self, zone: Zone) -> bool:
         return self.zones is None or zone.id in self.zones or zone.name in self.zones
@@ -76,8 +81,8 @@ class Token:
 
 @dataclass(frozen=True)
 class Credential:
-    """Who is calling: ``kind`` is "token" or "global"; ``identity`` is what the rate
-    limit counts by."""
+    """Who is calling: ``kind`` is "token" or "global"; ``identity`` is the user the
+    credential belongs to, which the rate limit counts by."""
 
     kind: str
     identity: str
@@ -187,6 +192,7 @@ class State:
         self.records: dict[str, Record] = {}
         self.records_by_zone: dict[str, dict[str, Record]] = {}
         self.tokens: dict[str, Token] = {}
+        # (email, key) -> the user the Global API Key belongs to
         self.global_keys: dict[tuple[str, str], str] = {}
         self.tls = TlsState()
         self.dns_queries: list[DnsQuery] = []
