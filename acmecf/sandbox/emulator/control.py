@@ -30,7 +30,11 @@ from acmecf.sandbox.emulator.envelope import API_PREFIX, ApiError, timestamp
 from acmecf.sandbox.emulator.faults import FaultPlan
 from acmecf.sandbox.emulator.nameservers import dns_view
 from acmecf.sandbox.emulator.origin_ca import origin_root
-from acmecf.sandbox.emulator.origin_pulls import EdgeClientCertificate, edge_certificate
+from acmecf.sandbox.emulator.origin_pulls import (
+    DEFAULT_DEPLOY_DELAY,
+    EdgeClientCertificate,
+    edge_certificate,
+)
 from acmecf.sandbox.emulator.ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, RateLimiter
 from acmecf.sandbox.emulator.server import Api, ApiRequest, HttpServer
 from acmecf.sandbox.emulator.state import (
@@ -104,6 +108,7 @@ class CloudflareEmulator:
         ]
         self._api_host = api_host
         self._state = State(nameservers)
+        self._state.tls.deploy_delay = DEFAULT_DEPLOY_DELAY
         self._limiter = RateLimiter(rate_limit, rate_window)
         self._faults = FaultPlan()
         self._api = Api(self._state, limiter=self._limiter, faults=self._faults)
@@ -502,6 +507,12 @@ class CloudflareEmulator:
         with self._state.lock:
             _, root = origin_root(self._state, request_type)
         return root.public_bytes(serialization.Encoding.PEM)
+
+    def set_origin_pull_deploy_delay(self, seconds: float) -> None:
+        """How long an uploaded (or deleted) origin-pull certificate takes to deploy, from
+        the next upload or deletion on; ``DEFAULT_DEPLOY_DELAY`` (0.2 s) to begin with."""
+        with self._state.lock:
+            self._state.tls.deploy_delay = float(seconds)
 
     def edge_client_certificate(self, hostname: str) -> EdgeClientCertificate | None:
         """What the edge would present when pulling ``hostname`` from its origin right now.

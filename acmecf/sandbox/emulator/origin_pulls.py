@@ -5,11 +5,18 @@ zone-level pulls on and off, associate certificates with host names; ``edge_cert
 says which certificate Cloudflare's edge would present to an origin.
 https://developers.cloudflare.com/ssl/origin-configuration/authenticated-origin-pull/
 
+Deployment takes time, as on Cloudflare: an upload is ``pending_deployment`` for
+``DEFAULT_DEPLOY_DELAY`` seconds (``CloudflareEmulator.set_origin_pull_deploy_delay``), then
+``active``; a deleted certificate stays deployed for as long again. The edge presents
+only a deployed certificate, so a client that deletes the old certificate before the new
+one is active leaves the edge with the old one, then with whatever comes next.
+
 Does not: open TLS connections, or check a certificate's chain (the API does not either).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +34,9 @@ from acmecf.sandbox.emulator.zone_settings import setting
 
 # "10 hostname certificates per zone are allowed" (hostname_certificates.create docs).
 HOSTNAME_CERTIFICATES_PER_ZONE = 10
+# Small, so tests that do not care wait little; the real deployment takes longer (not
+# documented).
+DEFAULT_DEPLOY_DELAY = 0.2
 
 
 @dataclass(frozen=True)
@@ -62,23 +72,25 @@ def edge_certificate(state: State, hostname: str) -> EdgeClientCertificate | Non
     if setting(state, zone.id, "ssl")[0] in ("off", "flexible"):
         return None
     tls = state.tls
+    now = time.monotonic()
     association = tls.hostnames.get((zone.id, name))
     if association is not None:
         if not association.enabled:
             return None
         certificate = tls.hostname_certificates.get(association.cert_id)
-        if certificate is not None:
+        if certificate is not None and certificate.status(now) == "active":
             return EdgeClientCertificate(
                 "hostname", certificate.certificate, certificate.private_key
             )
     if tls.zone_pull_enabled.get(zone.id, False):
-        uploaded = [
+        retiring = [c for c, until in tls.retiring if now < until]
+        deployed = [
             c
-            for c in tls.zone_certificates.values()
-            if c.zone_id == zone.id and c.status == "active"
+            for c in (*tls.zone_certificates.values(), *retiring)
+            if c.zone_id == zone.id and c.status(now) == "active"
         ]
-        if uploaded:
-            latest = max(uploaded, key=lambda c: c.uploaded_on)
+        if deployed:
+            latest = max(deployed, key=lambda c: c.uploaded_on)
             return EdgeClientCertificate("zone", latest.certificate, latest.private_key)
     return EdgeClientCertificate("shared", None, None)
 
@@ -88,13 +100,14 @@ def _zone(state: State, call: ApiCall) -> Zone:
 
 
 def _certificate_json(entry: PullCertificate) -> dict[str, Any]:
+    # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/get/
     return {
         "id": entry.id,
         "certificate": entry.certificate,
         "issuer": entry.issuer,
         "serial_number": entry.serial_number,
         "signature": entry.signature,
-        "status": entry.status,
+        "status": entry.status(time.monotonic()),
         "expires_on": entry.expires_on,
         "uploaded_on": entry.uploaded_on,
     }
@@ -110,7 +123,7 @@ def _hostname_json(
         "status": "pending_deletion" if voided else "active",
         "created_at": association.created_at,
         "updated_at": association.updated_at,
-        "cert_status": certificate.status if certificate else None,
+        "cert_status": certificate.status(time.monotonic()) if certificate else None,
         "cert_uploaded_on": certificate.uploaded_on if certificate else None,
         "cert_updated_at": certificate.uploaded_on if certificate else None,
         "certificate": certificate.certificate if certificate else None,
@@ -161,10 +174,10 @@ def _upload(state: State, zone: Zone, body: bytes, *, hostname_level: bool) -> R
         signature=f"{algorithm}WithSHA{signature.digest_size * 8 if signature else 256}",
         expires_on=certificate.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         uploaded_on=timestamp(),
+        deployed_from=time.monotonic() + state.tls.deploy_delay,
     )
     store[entry.id] = entry
-    # Deployment is asynchronous: the upload answers pending_deployment; the emulator
-    # deploys at once, so every later read sees active.
+    # Deployment is asynchronous: the upload always answers pending_deployment.
     result = _certificate_json(entry)
     result["status"] = "pending_deployment"
     return Reply(200, envelope(result))
@@ -200,6 +213,9 @@ def _delete(state: State, zone: Zone, certificate_id: str, *, hostname_level: bo
         )
     store = state.tls.hostname_certificates if hostname_level else state.tls.zone_certificates
     del store[certificate_id]
+    now = time.monotonic()
+    state.tls.retiring = [(c, until) for c, until in state.tls.retiring if now < until]
+    state.tls.retiring.append((entry, now + state.tls.deploy_delay))
     result = _certificate_json(entry)
     result["status"] = "pending_deletion"
     return Reply(200, envelope(result))

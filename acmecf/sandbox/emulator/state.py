@@ -141,7 +141,12 @@ class PullCertificate:
     signature: str
     expires_on: str
     uploaded_on: str
-    status: str = "active"
+    # time.monotonic() from which the edge has it deployed.
+    deployed_from: float = 0.0
+
+    def status(self, now: float) -> str:
+        """``pending_deployment`` until deployed, then ``active``."""
+        return "active" if now >= self.deployed_from else "pending_deployment"
 
 
 @dataclass
@@ -177,6 +182,9 @@ class TlsState:
     hostnames: dict[tuple[str, str], HostnamePull] = field(default_factory=dict)
     origin_certificates: dict[str, OriginCertificate] = field(default_factory=dict)
     origin_roots: dict[str, tuple[Any, x509.Certificate]] = field(default_factory=dict)
+    # Deleted certificates the edge still presents until the deletion is deployed.
+    retiring: list[tuple[PullCertificate, float]] = field(default_factory=list)
+    deploy_delay: float = 0.0
 
 
 class State:
