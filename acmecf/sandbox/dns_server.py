@@ -431,6 +431,19 @@ def _formerr(wire: bytes) -> bytes | None:
 
 
 IPV6_LOOPBACK = "::1"
+
+
+@functools.cache
+def ipv6_loopback_available() -> bool:
+    """Whether this machine can listen on ``::1`` (some containers have no IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind((IPV6_LOOPBACK, 0))
+    except OSError:
+        return False
+    return True
+
+
 SILENCE = b""
 """What ``_reply`` returns for a silent server: nothing is sent back."""
 

@@ -42,6 +42,5 @@ def raw(
     """One HTTP request to ``base_url + path`` with the token (if any), outside the SDK."""
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     headers.update(kwargs.pop("headers", {}))
-    return httpx.request(
-        method, f"{emulator.base_url}{path}", headers=headers, timeout=10, **kwargs
-    )
+    kwargs.setdefault("timeout", 10)
+    return httpx.request(method, f"{emulator.base_url}{path}", headers=headers, **kwargs)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
 import uuid
@@ -24,10 +23,17 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from acmecf.sandbox.dns_server import RESOLVER_ADDRESS, DnsQuery, DnsServer, DnsView
+from acmecf.sandbox.dns_server import (
+    IPV6_LOOPBACK,
+    RESOLVER_ADDRESS,
+    DnsQuery,
+    DnsServer,
+    DnsView,
+    ipv6_loopback_available,
+)
 from acmecf.sandbox.emulator.dns_records import check_record_quota, new_record, record_json
 from acmecf.sandbox.emulator.envelope import API_PREFIX, ApiError, timestamp
-from acmecf.sandbox.emulator.faults import FaultPlan
+from acmecf.sandbox.emulator.faults import SERVER_ERRORS, FaultPlan
 from acmecf.sandbox.emulator.nameservers import dns_view
 from acmecf.sandbox.emulator.origin_ca import origin_root
 from acmecf.sandbox.emulator.origin_pulls import (
@@ -128,16 +134,21 @@ class CloudflareEmulator:
             if self._http is not None:
                 raise RuntimeError("the emulator is already running")
             with self._state.lock:
-                addresses = [nameserver.address for nameserver in self._state.nameservers]
+                addresses = list(self._state.ipv4_addresses)
             dns_server = DnsServer(
                 nameserver_addresses=addresses,
                 resolver_address=RESOLVER_ADDRESS,
                 view=self._dns_view,
                 on_query=self._log_dns_query,
+                ipv6_address=IPV6_LOOPBACK if ipv6_loopback_available() else None,
             )
             dns_server.start()
             try:
-                http_server = HttpServer((self._api_host, 0), self._api.respond)
+                http_server = HttpServer(
+                    (self._api_host, 0),
+                    self._api.respond,
+                    wait_until_audible=self._faults.wait_until_audible,
+                )
             except OSError:
                 dns_server.stop()
                 raise
@@ -378,7 +389,7 @@ class CloudflareEmulator:
                         "ttl": ttl,
                         "comment": comment,
                     },
-                    visible_from=tuple(-math.inf for _ in self._state.nameservers),
+                    visible_from=self._state.long_ago(),
                 )
                 check_record_quota(target, len(self._state.live_records(target.id)))
             except ApiError as error:
@@ -441,9 +452,79 @@ class CloudflareEmulator:
             nameservers = self._state.nameservers
             nameservers[index] = replace(nameservers[index], delay=float(seconds))
 
+    def set_nameserver_reachable(self, index: int, reachable: bool) -> None:
+        """Make nameserver ``index`` answer nothing at all, over UDP or TCP (False), as a
+        server that cannot be reached; True brings it back."""
+        with self._state.lock:
+            nameservers = self._state.nameservers
+            nameservers[index] = replace(nameservers[index], reachable=reachable)
+
+    def set_nameserver_ipv6(self, index: int, ipv6: bool = True) -> None:
+        """Make nameserver ``index`` answer only at ``::1`` (its NS glue becomes an AAAA
+        record, its IPv4 address goes silent); False moves it back to IPv4.
+
+        Loopback has one IPv6 address, so one nameserver at a time. Raises RuntimeError
+        when this machine has no IPv6 loopback, ValueError when another nameserver is on
+        IPv6 already.
+        """
+        if ipv6 and not ipv6_loopback_available():
+            raise RuntimeError("this machine has no IPv6 loopback (::1)")
+        with self._state.lock:
+            nameservers = self._state.nameservers
+            if ipv6:
+                taken = self._state.nameserver_index(IPV6_LOOPBACK)
+                if taken is not None and taken != index:
+                    raise ValueError(f"nameserver {taken} already answers at {IPV6_LOOPBACK}")
+            address = IPV6_LOOPBACK if ipv6 else self._state.ipv4_addresses[index]
+            nameservers[index] = replace(nameservers[index], address=address)
+
+    def set_resolver_lag(self, seconds: float) -> None:
+        """Make the resolver (what Pebble validates through) see each change ``seconds``
+        after the slowest nameserver does, for changes made from now on.
+
+        The CA's view lags every nameserver a client can query, so a client that answers
+        the challenge as soon as the nameservers agree fails its validation.
+        """
+        with self._state.lock:
+            self._state.resolver_lag = float(seconds)
+
     def inject_rate_limit(self, count: int, *, retry_after: int = 1) -> None:
         """Make the next ``count`` API requests fail with 429/971 and ``Retry-After``."""
         self._faults.inject_rate_limit(count, retry_after=retry_after)
+
+    def set_faults(
+        self,
+        *,
+        throttle: float = 0.0,
+        errors: float = 0.0,
+        applied_errors: float = 0.0,
+        statuses: Sequence[int] = SERVER_ERRORS,
+        retry_after: int = 1,
+        seed: int = 0,
+    ) -> None:
+        """Answer a random, seeded fraction of API requests with faults, from now on.
+
+        ``throttle``: 429 971 with ``Retry-After: retry_after``, nothing applied.
+        ``errors``: a 5xx from ``statuses`` (500, 502, 503, 504), nothing applied.
+        ``applied_errors``: a fraction of successful writes answered with a 5xx after they
+        were applied. All zero (the default) switches random faults off. The same seed
+        and requests give the same faults. See ``faults`` for the answers' shapes.
+        """
+        self._faults.configure(
+            throttle=throttle,
+            errors=errors,
+            applied_errors=applied_errors,
+            statuses=statuses,
+            retry_after=retry_after,
+            seed=seed,
+        )
+
+    def set_api_silent(self, silent: bool) -> None:
+        """Accept API connections and never answer (True) until switched back (False).
+
+        Requests held while silent are dropped without an answer when silence ends.
+        """
+        self._faults.set_silent(silent)
 
     @property
     def rate_limit(self) -> tuple[int, float]:
@@ -530,7 +611,7 @@ class CloudflareEmulator:
                 view_index: int | None = None
             else:
                 view_index = self._state.nameserver_index(local_address)
-                if view_index is None:
+                if view_index is None or not self._state.nameservers[view_index].reachable:
                     return None
         return dns_view(self._state, view_index, time.monotonic())
 

@@ -3,8 +3,9 @@
 A record created at t is served by nameserver i from t + delay_i and, once deleted at t',
 until t' + delay_i (delays as they were at each change); an update made at t'' replaces the
 old content there from t'' + delay_i. The resolver sees a record only
-once the most lagging nameserver serves it, and keeps seeing it until that nameserver drops
-it. Each zone's SOA serial counts the changes the view has seen.
+once the most lagging nameserver serves it, plus the resolver lag (``set_resolver_lag``:
+the CA's far view, behind every nameserver a client can ask), and keeps seeing it as long
+after a deletion. Each zone's SOA serial counts the changes the view has seen.
 
 Does not: open sockets or parse DNS messages (``acmecf.sandbox.dns_server`` serves the
 views built here), or know about the HTTP API.
@@ -46,8 +47,8 @@ def dns_view(state: State, view_index: int | None, now: float) -> DnsView:
 
 
 def _moment(times: tuple[float, ...], view_index: int | None) -> float:
-    """When nameserver ``view_index`` (the resolver: the slowest one) sees a change."""
-    return max(times) if view_index is None else times[view_index]
+    """When nameserver ``view_index`` (the resolver: last in ``times``) sees a change."""
+    return times[-1] if view_index is None else times[view_index]
 
 
 def _zone_view(state: State, zone: Zone, view_index: int | None, now: float) -> ZoneView:

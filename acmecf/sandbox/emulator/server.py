@@ -61,7 +61,9 @@ class ApiRequest:
     ``auth`` names the kind of credential presented ("token", "global" or "none"), never
     the secret itself. ``path`` is the full request path, including ``/client/v4``.
     ``route`` is the route that answered (``"GET /zones/{zone_id}"``), None when none
-    did; ``params`` are its named path segments (``{"zone_id": ...}``).
+    did; ``params`` are its named path segments (``{"zone_id": ...}``). ``fault`` names
+    the injected fault that answered ("throttle", "error", "applied_error", "silent"); a
+    silent request is logged with ``status`` 0 when it arrives.
     """
 
     method: str
@@ -72,6 +74,7 @@ class ApiRequest:
     auth: str
     route: str | None = None
     params: dict[str, str] = field(default_factory=dict)
+    fault: str | None = None
 
 
 class Api:
@@ -111,29 +114,41 @@ class Api:
         route: Route | None = None
         params: dict[str, str] = {}
         identity: str | None = None
+        fault_kind: str | None = None
         try:
-            fault = self.faults.before_routing()
-            if fault is not None:
-                raise fault
-            route, params = self.table.match(method, path)
-            credential = authenticate(
-                self.state,
-                headers,
-                unknown_token=route.unknown_token,
-                tokens_only=route.tokens_only,
-            )
-            identity = credential.identity
-            self.limiter.admit(identity)
-            call = ApiCall(method, path, params, query, headers, body, credential)
-            with self.state.lock:
-                reply = route.handler(self.state, call)
+            early = self.faults.before_routing()
+            if early is not None:
+                fault, answer = early
+                fault_kind = fault.kind
+                if isinstance(answer, ApiError):
+                    raise answer
+                reply = answer
+            else:
+                route, params = self.table.match(method, path)
+                credential = authenticate(
+                    self.state,
+                    headers,
+                    unknown_token=route.unknown_token,
+                    tokens_only=route.tokens_only,
+                )
+                identity = credential.identity
+                self.limiter.admit(identity)
+                call = ApiCall(method, path, params, query, headers, body, credential)
+                with self.state.lock:
+                    reply = route.handler(self.state, call)
+                if route.writes and reply.status < 400:
+                    late = self.faults.after_write()
+                    if late is not None:
+                        fault, reply = late
+                        fault_kind = fault.kind
         except ApiError as error:
             reply = error.reply()
         except Exception:
             logger.exception("Cloudflare emulator failed on %s %s", method, path)
             reply = ApiError.single(500, 10001, "Internal emulator error").reply()
-        if identity is not None:
-            # Sent with every answer to an identified caller, the 429 included.
+        if identity is not None and reply.raw is None:
+            # Sent with every API answer to an identified caller, the 429 included (not
+            # with the edge's own error pages).
             # https://developers.cloudflare.com/fundamentals/api/reference/limits/
             for name, value in self.limiter.headers(identity).items():
                 reply.headers.setdefault(name, value)
@@ -149,6 +164,7 @@ class Api:
                     auth=credential_kind(headers),
                     route=route.name if route is not None else None,
                     params=params,
+                    fault=fault_kind,
                 )
             )
         logger.debug("%s %s -> %d", method, path, reply.status)
@@ -164,8 +180,16 @@ class HttpServer(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], respond: Responder) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        respond: Responder,
+        *,
+        wait_until_audible: Callable[[float], bool] = lambda timeout: True,
+    ) -> None:
         self.respond = respond
+        self.wait_until_audible = wait_until_audible
+        self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -189,6 +213,7 @@ class HttpServer(http.server.ThreadingHTTPServer):
 
     def close_connections(self) -> None:
         """Cut every kept-alive connection so no handler thread outlives the server."""
+        self.stopping.set()
         with self._connections_lock:
             connections = list(self._connections)
             self._connections.clear()
@@ -222,7 +247,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         headers = {key.lower(): value for key, value in self.headers.items()}
-        reply = cast(HttpServer, self.server).respond(self.command, self.path, headers, body)
+        server = cast(HttpServer, self.server)
+        reply = server.respond(self.command, self.path, headers, body)
+        if reply.status == 0:
+            # Silent: hold the request unanswered until silence ends or the server stops,
+            # then hang up without a word, as a server that accepted and died would.
+            while not server.stopping.is_set() and not server.wait_until_audible(0.05):
+                pass
+            self.close_connection = True
+            return
         payload = reply.payload()
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)

@@ -11,6 +11,7 @@ given moment (``nameservers`` does that from the times stored here).
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import uuid
@@ -33,11 +34,14 @@ class Nameserver:
     """One emulated Cloudflare nameserver: its host name, loopback address and delay.
 
     ``delay`` is how many seconds after an API change this nameserver starts serving it.
+    ``address`` is where it answers (an IPv4 loopback address, or ``::1`` when it answers
+    only over IPv6); ``reachable`` False means it answers nothing at all.
     """
 
     name: str
     address: str
     delay: float
+    reachable: bool = True
 
 
 ZONE_STATUSES = ("initializing", "pending", "active", "moved")
@@ -107,7 +111,8 @@ class Record:
     created_on: str
     modified_on: str
     served: tuple[ServedRecord, ...]
-    # When each nameserver starts and stops serving the record (time.monotonic()).
+    # When each nameserver, then the resolver, starts and stops serving the record
+    # (time.monotonic(); see State.propagation_times).
     visible_from: tuple[float, ...]
     hidden_from: tuple[float, ...] | None = None
     # The version this one replaced (an update): served until this one is visible.
@@ -195,6 +200,9 @@ class State:
         self.account_id = uuid.uuid4().hex
         self.account_name = API_ACCOUNT_NAME
         self.nameservers = nameservers
+        # Where each nameserver listens over IPv4, whatever address it is published at.
+        self.ipv4_addresses = [nameserver.address for nameserver in nameservers]
+        self.resolver_lag = 0.0
         self.zones: dict[str, Zone] = {}
         self.zone_ids_by_name: dict[str, str] = {}
         self.records: dict[str, Record] = {}
@@ -256,8 +264,14 @@ class State:
         return None
 
     def propagation_times(self, now: float) -> tuple[float, ...]:
-        """When each nameserver picks up a change made at ``now``."""
-        return tuple(now + nameserver.delay for nameserver in self.nameservers)
+        """When each nameserver picks up a change made at ``now``, then (last) when the
+        resolver does: once the slowest nameserver has it, plus ``resolver_lag``."""
+        times = tuple(now + nameserver.delay for nameserver in self.nameservers)
+        return (*times, max(times) + self.resolver_lag)
+
+    def long_ago(self) -> tuple[float, ...]:
+        """``propagation_times`` of a change every server has always had."""
+        return tuple(-math.inf for _ in range(len(self.nameservers) + 1))
 
 
 def normalize_zone_name(name: str) -> str:
