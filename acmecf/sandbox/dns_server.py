@@ -4,7 +4,10 @@ Every emulated nameserver listens on UDP and TCP on its own loopback address, al
 shared port, and answers authoritatively (AA set) from the view of the zones that a view
 provider hands it at the moment of each query. The resolver listens on the same port at
 ``127.0.53.53`` and answers like a recursive resolver (RA set, AA clear) from the view the
-provider gives for it, following CNAME chains through the emulated zones.
+provider gives for it, following CNAME chains through the emulated zones. ``::1`` can be
+served too, for a nameserver reachable only over IPv6. A provider that hands no view makes
+that address silent: queries are read and never answered. Views build each zone only when
+a query reaches it.
 
 Answers follow RFC 1034/1035/2308: NXDOMAIN versus NODATA (an empty non-terminal exists),
 the zone's SOA in the authority section of every negative answer, REFUSED for names

@@ -2,8 +2,11 @@
 
 It owns the state, the API pipeline and both servers, and is the only place tests touch:
 ``add_*`` methods configure the account as the dashboard would (no request is logged or
-counted), properties and ``records``/``zones`` read it back, and the ``set_*`` methods turn
-run-time knobs (delays, limits, faults).
+counted, and the API's validation and quotas apply), properties, ``records``, ``zones``
+and ``count_requests`` read it back, and the ``set_*`` methods turn run-time knobs
+(zone status, plan and quotas; nameserver delays, reachability and IPv6; the resolver's
+lag; rate limits; faults; origin-pull deployment time). Every method is thread-safe and
+may be called before or after ``start``.
 
 Does not: answer requests itself (``server.Api`` does), or serve DNS (``dns_server`` does,
 from the views ``nameservers`` builds).
@@ -366,6 +369,7 @@ class CloudflareEmulator:
         proxied: bool = False,
         ttl: int = 1,
         comment: str | None = None,
+        tags: Sequence[str] = (),
     ) -> str:
         """Add a record as if it had been created long ago: every nameserver serves it now.
 
@@ -388,6 +392,7 @@ class CloudflareEmulator:
                         "proxied": proxied,
                         "ttl": ttl,
                         "comment": comment,
+                        "tags": list(tags),
                     },
                     visible_from=self._state.long_ago(),
                 )
@@ -458,6 +463,11 @@ class CloudflareEmulator:
         with self._state.lock:
             nameservers = self._state.nameservers
             nameservers[index] = replace(nameservers[index], reachable=reachable)
+
+    @property
+    def ipv6_available(self) -> bool:
+        """Whether this machine has an IPv6 loopback, so ``set_nameserver_ipv6`` works."""
+        return ipv6_loopback_available()
 
     def set_nameserver_ipv6(self, index: int, ipv6: bool = True) -> None:
         """Make nameserver ``index`` answer only at ``::1`` (its NS glue becomes an AAAA
@@ -591,7 +601,7 @@ class CloudflareEmulator:
 
     def set_origin_pull_deploy_delay(self, seconds: float) -> None:
         """How long an uploaded (or deleted) origin-pull certificate takes to deploy, from
-        the next upload or deletion on; ``DEFAULT_DEPLOY_DELAY`` (0.2 s) to begin with."""
+        the next upload or deletion on; ``DEFAULT_DEPLOY_DELAY`` (0.05 s) to begin with."""
         with self._state.lock:
             self._state.tls.deploy_delay = float(seconds)
 

@@ -15,7 +15,6 @@ files, scan for records, or return shadow metadata.
 from __future__ import annotations
 
 import ipaddress
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -31,6 +30,7 @@ from acmecf.sandbox.emulator.envelope import (
     dns_validation_error,
     envelope,
     first_parameter,
+    json_object,
     paginate,
     timestamp,
 )
@@ -351,14 +351,8 @@ def updated_record(
 
 
 def request_payload(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body or b"null")
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        # Wording for an unparsable body not verified.
-        raise ApiError.single(400, 9207, "Request body is invalid.")
-    return payload
+    """The JSON object of a request body, or 400 9207 (wording not verified)."""
+    return json_object(body)
 
 
 def txt_messages(record: Record) -> list[dict[str, Any]]:
