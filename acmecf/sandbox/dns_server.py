@@ -4,7 +4,10 @@ Every emulated nameserver listens on UDP and TCP on its own loopback address, al
 shared port, and answers authoritatively (AA set) from the view of the zones that a view
 provider hands it at the moment of each query. The resolver listens on the same port at
 ``127.0.53.53`` and answers like a recursive resolver (RA set, AA clear) from the view the
-provider gives for it, following CNAME chains through the emulated zones.
+provider gives for it, following CNAME chains through the emulated zones. ``::1`` can be
+served too, for a nameserver reachable only over IPv6. A provider that hands no view makes
+that address silent: queries are read and never answered. Views build each zone only when
+a query reaches it.
 
 Answers follow RFC 1034/1035/2308: NXDOMAIN versus NODATA (an empty non-terminal exists),
 the zone's SOA in the authority section of every negative answer, REFUSED for names
@@ -18,12 +21,13 @@ delays. The emulator decides what each nameserver sees; this module only serves 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import dns.exception
@@ -101,16 +105,21 @@ class ZoneView:
 class DnsView:
     """Everything one server serves at one moment.
 
-    ``nameservers`` are ``(host name, address)`` pairs: they become the NS set of every
-    zone, the SOA mname (the first one) and A records served by every server.
+    ``zones`` maps each zone name (lowercase, no final dot) to a function that builds its
+    ``ZoneView``; a query builds only the zones it touches, so an account of thousands of
+    zones costs what one zone costs. ``nameservers`` are ``(host name, address)`` pairs:
+    they become the NS set of every zone, the SOA mname (the first one) and the A (or, for
+    an IPv6 address, AAAA) records served by every server.
     """
 
-    zones: tuple[ZoneView, ...]
+    zones: Mapping[str, Callable[[], ZoneView]]
     nameservers: tuple[tuple[str, str], ...]
 
 
-ViewProvider = Callable[[int | None], DnsView]
-"""Returns the view of nameserver ``i``, or of the resolver for ``None``, right now."""
+ViewProvider = Callable[[str], DnsView | None]
+"""Returns the view of the server listening at local address ``address`` (a nameserver's,
+the resolver's, or the IPv6 one) right now; None makes that server silent: it reads the
+query and never answers, like a server that cannot be reached."""
 
 
 def txt_strings(content: str) -> tuple[bytes, ...]:
@@ -193,7 +202,9 @@ def rdata_for(rdtype: str, content: str) -> dns.rdata.Rdata:
         raise ValueError(f"invalid {rdtype} content {content!r}: {error}") from error
 
 
+@functools.lru_cache(maxsize=4096)
 def _rdata(rdtype: str, text: str) -> dns.rdata.Rdata:
+    # Cached: the same NS, SOA and address rdata are built for every query.
     return dns.rdata.from_text(dns.rdataclass.IN, rdtype, text)
 
 
@@ -230,24 +241,27 @@ class _Node:
 
 
 class _Index:
-    """A view turned into owner names and zones, ready to answer queries."""
+    """A view turned into owner names and zones, ready to answer queries.
+
+    Zones are materialized on first use (``zone_for``), so only the zones a query touches
+    are built.
+    """
 
     def __init__(self, view: DnsView) -> None:
         self.nodes: dict[dns.name.Name, _Node] = {}
         self.zones: dict[dns.name.Name, dns.rrset.RRset] = {}
-        nameserver_names = [_name(host) for host, _ in view.nameservers]
-        for zone in view.zones:
-            self._add_zone(_name(zone.name), zone.serial, nameserver_names)
-            for record in zone.records:
-                self._node(_name(record.name)).add(_name(record.name), record.ttl, record.rdata)
+        self._view = view
+        self._extra_zones: set[dns.name.Name] = set()
+        self._nameserver_names = [_name(host) for host, _ in view.nameservers]
         # Nameserver host names resolve everywhere; their parent becomes a zone of its own
         # when no emulated zone contains them (ada.ns.cloudflare.com lives in ns.cloudflare.com).
         for host, address in view.nameservers:
             owner = _name(host)
             if self.zone_for(owner) is None:
                 parent = owner.parent() if len(owner) > 2 else owner
-                self._add_zone(parent, 1, nameserver_names)
-            self._node(owner).add(owner, NAMESERVER_ADDRESS_TTL, _rdata("A", address))
+                self._add_zone(parent, 1)
+            rdtype = "AAAA" if ":" in address else "A"
+            self._node(owner).add(owner, NAMESERVER_ADDRESS_TTL, _rdata(rdtype, address))
 
     def _node(self, owner: dns.name.Name) -> _Node:
         node = self.nodes.get(owner)
@@ -256,9 +270,8 @@ class _Index:
             self.nodes[owner] = node
         return node
 
-    def _add_zone(
-        self, apex: dns.name.Name, serial: int, nameservers: Sequence[dns.name.Name]
-    ) -> None:
+    def _add_zone(self, apex: dns.name.Name, serial: int) -> None:
+        nameservers = self._nameserver_names
         mname = nameservers[0] if nameservers else apex
         soa = _rdata(
             "SOA",
@@ -270,11 +283,21 @@ class _Index:
             node.add(apex, NS_TTL, _rdata("NS", nameserver.to_text()))
         self.zones[apex] = node.rrsets[dns.rdatatype.SOA]
 
+    def _materialize(self, apex: dns.name.Name, zone: ZoneView) -> None:
+        self._add_zone(apex, zone.serial)
+        for record in zone.records:
+            owner = _name(record.name)
+            self._node(owner).add(owner, record.ttl, record.rdata)
+
     def zone_for(self, name: dns.name.Name) -> dns.name.Name | None:
-        """The closest enclosing zone apex of ``name``, if any."""
+        """The closest enclosing zone apex of ``name``, if any (built on first use)."""
         candidate = name
         while True:
             if candidate in self.zones:
+                return candidate
+            build = self._view.zones.get(candidate.to_text(omit_final_dot=True).lower())
+            if build is not None:
+                self._materialize(candidate, build())
                 return candidate
             if candidate == dns.name.root:
                 return None
@@ -391,8 +414,11 @@ def _add_nameserver_addresses(
     for rdata in rrset:
         target = rdata.target
         node = index.nodes.get(target)
-        if node is not None and dns.rdatatype.A in node.rrsets:
-            response.additional.append(node.rrsets[dns.rdatatype.A])
+        if node is None:
+            continue
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            if rdtype in node.rrsets:
+                response.additional.append(node.rrsets[rdtype])
 
 
 def _answers_text(response: dns.message.Message) -> tuple[str, ...]:
@@ -407,13 +433,32 @@ def _formerr(wire: bytes) -> bytes | None:
     return wire[:2] + flags.to_bytes(2, "big") + bytes(8)
 
 
+IPV6_LOOPBACK = "::1"
+
+
+@functools.cache
+def ipv6_loopback_available() -> bool:
+    """Whether this machine can listen on ``::1`` (some containers have no IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind((IPV6_LOOPBACK, 0))
+    except OSError:
+        return False
+    return True
+
+
+SILENCE = b""
+"""What ``_reply`` returns for a silent server: nothing is sent back."""
+
+
 class DnsServer:
     """UDP and TCP listeners for every nameserver address and the resolver, on one port.
 
     ``start`` binds port 0 on the first address and reuses that port for every other
-    address; when a later bind fails it closes everything and tries a fresh port.
-    ``stop`` closes every socket and ends the serving threads. Not restartable: make a
-    new instance.
+    address; when a later bind fails it closes everything and tries a fresh port. With
+    ``ipv6_address`` it also listens there, on the same port, when this machine allows it
+    (``ipv6_available`` says whether it did). ``stop`` closes every socket and ends the
+    serving threads. Not restartable: make a new instance.
     """
 
     def __init__(
@@ -423,8 +468,11 @@ class DnsServer:
         resolver_address: str,
         view: ViewProvider,
         on_query: Callable[[DnsQuery], None],
+        ipv6_address: str | None = None,
         bind_attempts: int = 20,
     ) -> None:
+        self._ipv6_address = ipv6_address
+        self._ipv6_bound = False
         self._nameserver_addresses = tuple(nameserver_addresses)
         self._resolver_address = resolver_address
         self._view = view
@@ -445,6 +493,11 @@ class DnsServer:
         """The port every address listens on; 0 before ``start``."""
         return self._port
 
+    @property
+    def ipv6_available(self) -> bool:
+        """Whether ``start`` could listen on ``ipv6_address`` too."""
+        return self._ipv6_bound
+
     def start(self) -> int:
         """Bind every socket, start serving in a daemon thread and return the port.
 
@@ -461,6 +514,8 @@ class DnsServer:
                 self._close_listeners()
         else:
             raise OSError(f"no free port shared by {addresses}: {last_error}")
+        if self._ipv6_address is not None:
+            self._bind_ipv6(self._ipv6_address)
         for sock in self._udp:
             self._selector.register(sock, selectors.EVENT_READ, self._serve_udp)
         for sock in self._tcp:
@@ -487,6 +542,26 @@ class DnsServer:
         for sock in [*self._udp, *self._tcp]:
             sock.setblocking(False)
         self._port = port
+
+    def _bind_ipv6(self, address: str) -> None:
+        """Listen on ``address`` at the shared port if the machine lets us; never raise."""
+        udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        tcp = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        try:
+            udp.bind((address, self._port))
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((address, self._port))
+            tcp.listen(16)
+        except OSError as error:
+            logger.debug("no IPv6 listener at [%s]:%d: %s", address, self._port, error)
+            udp.close()
+            tcp.close()
+            return
+        for sock in (udp, tcp):
+            sock.setblocking(False)
+        self._udp.append(udp)
+        self._tcp.append(tcp)
+        self._ipv6_bound = True
 
     def _close_listeners(self) -> None:
         for sock in [*self._udp, *self._tcp]:
@@ -535,7 +610,7 @@ class DnsServer:
             return
         local = sock.getsockname()[0]
         reply = self._reply(wire, local, transport="udp")
-        if reply is not None:
+        if reply is not None and reply != SILENCE:
             sock.sendto(reply, client)
 
     def _accept_tcp(self, sock: socket.socket) -> None:
@@ -566,6 +641,8 @@ class DnsServer:
                 reply = self._reply(wire, local, transport="tcp")
                 if reply is None:
                     return
+                if reply == SILENCE:
+                    continue  # a dead server reads and never answers
                 connection.sendall(len(reply).to_bytes(2, "big") + reply)
         except OSError:
             return
@@ -575,14 +652,17 @@ class DnsServer:
             connection.close()
 
     def _reply(self, wire: bytes, local: str, *, transport: str) -> bytes | None:
+        """The reply's wire form, None to hang up, or ``SILENCE`` to answer nothing."""
         received = time.monotonic()
+        view = self._view(local)
+        if view is None:
+            return SILENCE
         try:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException:
             return _formerr(wire)
         recursive = local == self._resolver_address
-        view_index = None if recursive else self._nameserver_addresses.index(local)
-        response = build_response(query, self._view(view_index), recursive=recursive)
+        response = build_response(query, view, recursive=recursive)
         if transport == "udp":
             limit = max(PLAIN_UDP_LIMIT, query.payload) if query.edns >= 0 else PLAIN_UDP_LIMIT
             reply = response.to_wire(max_size=limit, prefer_truncation=True)

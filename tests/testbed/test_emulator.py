@@ -405,10 +405,10 @@ def test_injected_rate_limit_answers_429_971_with_retry_after(
     assert present(sdk.user.tokens.verify()).status == "active"
 
 
-def test_exceeding_the_request_budget_blocks_the_credential_for_the_window() -> None:
+def test_exceeding_the_request_budget_blocks_the_user_for_the_window() -> None:
     emulator = CloudflareEmulator(rate_limit=3, rate_window=60.0)
     emulator.add_token(TOKEN)
-    emulator.add_token(OTHER_TOKEN)
+    emulator.add_token(OTHER_TOKEN, user="someone-else@example.com")
     with emulator:
         sdk = client(emulator)
         for _ in range(3):

@@ -6,6 +6,7 @@ Exercised through the official SDK (and raw HTTP where the SDK hides what is che
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -38,6 +39,8 @@ def emulator() -> Iterator[CloudflareEmulator]:
     emulator.add_zone("example.net")
     emulator.add_token(TOKEN)
     emulator.add_token(LIMITED, zone_settings_edit=False, ssl_edit=False)
+    # Deployment is instant here; the tests of deployment set their own delay.
+    emulator.set_origin_pull_deploy_delay(0.0)
     with emulator:
         yield emulator
 
@@ -152,6 +155,7 @@ def test_settings_allow_only_get_and_patch(emulator: CloudflareEmulator) -> None
 def test_a_zone_certificate_uploads_pending_then_reads_active(
     emulator: CloudflareEmulator,
 ) -> None:
+    emulator.set_origin_pull_deploy_delay(0.3)
     client, zone = sdk(emulator), zone_id(emulator)
     certificate, key = self_signed()
     uploaded = client.origin_tls_client_auth.zone_certificates.create(
@@ -159,6 +163,9 @@ def test_a_zone_certificate_uploads_pending_then_reads_active(
     )
     assert uploaded is not None and uploaded.status == "pending_deployment"
     assert uploaded.id and uploaded.certificate == certificate
+    listed = list(client.origin_tls_client_auth.zone_certificates.list(zone_id=zone))
+    assert [(c.id, c.status) for c in listed] == [(uploaded.id, "pending_deployment")]
+    time.sleep(0.35)
     listed = list(client.origin_tls_client_auth.zone_certificates.list(zone_id=zone))
     assert [(c.id, c.status) for c in listed] == [(uploaded.id, "active")]
     body = raw(emulator, "GET", f"/zones/{zone}/origin_tls_client_auth/{uploaded.id}").json()
@@ -389,3 +396,48 @@ def test_the_origin_ca_refuses_a_malformed_request(
     response = raw(emulator, "POST", "/certificates", json=body)
     assert response.status_code == 400, why
     assert response.json()["success"] is False
+
+
+def enable_zone_pulls(emulator: CloudflareEmulator) -> None:
+    emulator.set_zone_setting("example.com", "ssl", "strict")
+    emulator.set_zone_setting("example.com", "tls_client_auth", "on")
+    sdk(emulator).origin_tls_client_auth.settings.update(zone_id=zone_id(emulator), enabled=True)
+
+
+def test_the_edge_presents_an_uploaded_certificate_only_once_it_is_deployed(
+    emulator: CloudflareEmulator,
+) -> None:
+    emulator.set_origin_pull_deploy_delay(0.3)
+    enable_zone_pulls(emulator)
+    certificate, key = self_signed()
+    sdk(emulator).origin_tls_client_auth.zone_certificates.create(
+        zone_id=zone_id(emulator), certificate=certificate, private_key=key
+    )
+    pending = emulator.edge_client_certificate("www.example.com")
+    assert pending is not None and pending.kind == "shared"
+    time.sleep(0.35)
+    deployed = emulator.edge_client_certificate("www.example.com")
+    assert deployed is not None and (deployed.kind, deployed.certificate) == ("zone", certificate)
+
+
+def test_a_replaced_certificate_is_presented_until_its_successor_is_deployed(
+    emulator: CloudflareEmulator,
+) -> None:
+    enable_zone_pulls(emulator)
+    client, zone = sdk(emulator), zone_id(emulator)
+    old_certificate, old_key = self_signed()
+    old = client.origin_tls_client_auth.zone_certificates.create(
+        zone_id=zone, certificate=old_certificate, private_key=old_key
+    )
+    assert old is not None and old.id is not None
+    emulator.set_origin_pull_deploy_delay(0.3)
+    new_certificate, new_key = self_signed()
+    client.origin_tls_client_auth.zone_certificates.create(
+        zone_id=zone, certificate=new_certificate, private_key=new_key
+    )
+    client.origin_tls_client_auth.zone_certificates.delete(old.id, zone_id=zone)
+    during = emulator.edge_client_certificate("www.example.com")
+    assert during is not None and during.certificate == old_certificate
+    time.sleep(0.35)
+    after = emulator.edge_client_certificate("www.example.com")
+    assert after is not None and after.certificate == new_certificate
