@@ -127,11 +127,13 @@ def issue(ctx: click.Context, /, **kwargs: Any) -> None:
 def _issue(options: IssueOptions) -> None:
     from acmecf.errors import AcmecfError, CertificateNotFoundError
     from acmecf.issuers.origin_ca import request_type_for
+    from acmecf.settings import config_file
     from acmecf.settings.table import ISSUER_ORIGIN_CA, defaults, merge
     from acmecf.storage.model import CertificateState, StoredCertificate
 
     store = options.common.store()
     store.prepare()
+    global_config = config_file.load(store)
     certificates: list[StoredCertificate] = []
     for cert_name, names in options.wanted:
         try:
@@ -139,7 +141,11 @@ def _issue(options: IssueOptions) -> None:
         except CertificateNotFoundError:
             existing = None
         # Options given now replace the stored ones; the others keep their stored values.
-        base = existing.settings if existing is not None else defaults(cert_name, names)
+        base = (
+            existing.settings
+            if existing is not None
+            else merge(defaults(cert_name, names), global_config.defaults)
+        )
         layer: dict[str, Any] = dict(options.given)
         layer["names"] = names
         if options.server_given or existing is None:
