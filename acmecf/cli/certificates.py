@@ -32,7 +32,7 @@ from acmecf.cli.options import (
     run_options_from,
     stored_setting_options,
 )
-from acmecf.cli.report import Progress, failure_line, print_outcome, records_left_text
+from acmecf.cli.report import Progress, print_outcome, records_left_text, summary_line
 
 if TYPE_CHECKING:
     from acmecf.lifecycle.obtain import Outcome
@@ -164,11 +164,9 @@ def _issue(options: IssueOptions) -> None:
     log.debug("Cloudflare API calls: %d", services.cloudflare_api_calls())
     records_left = services.cleanup_report.left
     if len(certificates) > 1:
-        failed = [o.cert_name for o in outcomes if not o.ok]
-        if failed or records_left:
-            raise AcmecfError(
-                failure_line(len(failed), len(certificates), failed, records_left, "certificates")
-            )
+        line = summary_line(outcomes, records_left=records_left, what="certificates")
+        if line:
+            raise AcmecfError(line)
         return
     outcome = outcomes[0]
     certificate = certificates[0]
@@ -192,15 +190,15 @@ def _issue(options: IssueOptions) -> None:
             from acmecf.issuers.origin_ca import TRUST_NOTE
 
             say(TRUST_NOTE)
-    for warning in outcome.warnings:
-        say(f"warning: {warning}", err=True)
-    if outcome.hook_errors:
+    problems = [*outcome.hook_errors, *outcome.warnings]
+    if problems:
         from acmecf.errors import HookError
 
-        errors = outcome.hook_errors
+        for extra in problems[1:]:
+            say(f"{certificate.name} is live, but {extra}", err=True)
         raise HookError(
-            f"{certificate.name} is live, but {errors[0]}"
-            + (f" (and {len(errors) - 1} more hook failures)" if len(errors) > 1 else "")
+            f"{certificate.name} is live, but {problems[0]}"
+            + (f" (and {len(problems) - 1} more problems, above)" if len(problems) > 1 else "")
         )
     if records_left:
         raise AcmecfError(f"{certificate.name} is live, but {records_left_text(records_left)}")
@@ -404,17 +402,14 @@ def _renew(options: RenewOptions) -> None:
     if interrupts.interrupted():
         raise Interrupted("interrupted")
     _print_report(report, options)
-    failed = [o.cert_name for o in report.outcomes if not o.ok]
-    failed += [name for name, _ in report.errors]
-    failed += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
-    total = len(report.outcomes) + len(report.errors)
-    if failed or report.hook_errors or report.records_left:
-        if not failed and report.hook_errors:
-            raise AcmecfError(
-                f"a {'pre' if not report.outcomes else 'post'}-hook failed (see above)"
-                + (f"; {records_left_text(report.records_left)}" if report.records_left else "")
-            )
-        raise AcmecfError(failure_line(len(failed), total, failed, report.records_left, "renewals"))
+    errors = [name for name, _ in report.errors]
+    errors += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
+    hooks = ["the post-hook" if report.outcomes else "the pre-hook" for _ in report.hook_errors]
+    line = summary_line(
+        report.outcomes, errors=errors, hook_failures=hooks, records_left=report.records_left
+    )
+    if line:
+        raise AcmecfError(line)
 
 
 def _print_report(report: RenewReport, options: RenewOptions) -> None:

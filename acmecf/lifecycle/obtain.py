@@ -212,7 +212,7 @@ def _save_state(certificate: StoredCertificate, services: Services, outcome: Out
     try:
         services.store.save(certificate)
     except AcmecfError as err:
-        message = f"the new certificate is live, but its state was not recorded: {err}"
+        message = f"its state was not recorded (the next run records it): {err}"
         log.warning("%s: %s", certificate.name, message)
         outcome.warnings.append(message)
 

@@ -104,6 +104,7 @@ def renew_due(
         delay = random.uniform(0, random_sleep)
         log.info("sleeping %.0fs before renewing (--random-sleep)", delay)
         sleep(delay)
+    store.prepare()  # a planted link or a foreign directory stops the run before any order
     services = services_factory()
     try:
         _renew(
