@@ -18,10 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from acmecf.sandbox.pebble import CURRENT_COMMIT, PebbleNotInstalled, find_binary
+from acmecf.sandbox.pebble import (
+    CURRENT_COMMIT,
+    LETS_ENCRYPT_PROFILES,
+    PebbleNotInstalled,
+    find_binary,
+)
 from acmecf.sandbox.testbed import Sandbox, start_sandbox
 
 ZONES = ("example.com", "example.net", "acme-delegate.example.org", "blocked.test")
+# Let's Encrypt issues classic (90 days) for an order that names no profile. Pebble has no
+# default profile and picks one of those it offers at random, so the shared bed offers classic
+# alone: every un-named order then gets what Let's Encrypt would give. A test of the other
+# profiles starts its own Pebble with all of LETS_ENCRYPT_PROFILES, as the EAB tests do.
+BED_PROFILES = {"classic": LETS_ENCRYPT_PROFILES["classic"]}
 
 
 def missing_part(reason: str) -> None:
@@ -41,6 +51,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         tmp_path_factory.mktemp("sandbox"),
         zones=ZONES,
         pebble_env={"PEBBLE_ALTERNATE_ROOTS": "1"},  # a second chain, for --preferred-chain
+        profiles=BED_PROFILES,
     )
     try:
         lacking = bed.pebble.features().missing()
