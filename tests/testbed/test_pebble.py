@@ -12,10 +12,13 @@ import base64
 import datetime
 import json
 import os
+import selectors
 import shlex
+import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -504,6 +507,38 @@ def test_sandbox_resolver_answers_over_tcp_as_todays_pebble_asks(sandbox: Sandbo
     assert not over_tcp.flags & dns.flags.TC
     assert over_tcp.flags & dns.flags.RA
     assert sum(len(rrset) for rrset in over_tcp.answer) == 12
+
+
+def test_sandbox_resolver_accepts_a_burst_of_tcp_connections_at_once(sandbox: Sandbox) -> None:
+    # Today's Pebble opens a TCP connection per lookup, tens at once when orders run in
+    # parallel, and gives up on one that is not accepted within 2 s (its DNS library's dial
+    # timeout). A listener whose accept queue overflows drops SYNs, which come back after 1 s.
+    host, _, port = sandbox.client_environment()["ACMECF_DNS_RESOLVER"].rpartition(":")
+    burst = 64
+    started = time.monotonic()
+    connections = []
+    with selectors.DefaultSelector() as selector:
+        try:
+            for _ in range(burst):
+                connection = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                connection.setblocking(False)
+                connections.append(connection)
+                connection.connect_ex((host, int(port)))
+                selector.register(connection, selectors.EVENT_WRITE)
+            slowest = 0.0
+            connected = 0
+            while connected < burst and time.monotonic() - started < 3:
+                for key, _ in selector.select(timeout=0.1):
+                    assert isinstance(key.fileobj, socket.socket)
+                    assert key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+                    selector.unregister(key.fileobj)
+                    connected += 1
+                    slowest = time.monotonic() - started
+        finally:
+            for connection in connections:
+                connection.close()
+    assert connected == burst
+    assert slowest < 0.5, f"the slowest of {burst} connections took {slowest:.2f} s"
 
 
 def test_sandbox_pebble_validates_dns_01_through_the_emulator(
