@@ -130,10 +130,11 @@ class CloudflareApi:
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as err:  # an SDK that lacks an endpoint, a reply it cannot parse
+                where = self.base_url or "api.cloudflare.com"
                 raise CloudflareError(
-                    f"unexpected error from the Cloudflare SDK while {action}: "
-                    f"{type(err).__name__}: {_short(err)} (is the cloudflare package 5.x? run "
-                    "with --debug and report it)",
+                    f"the Cloudflare SDK could not handle {action} at {where} "
+                    f"({type(err).__name__}: {_short(err)}): check CLOUDFLARE_BASE_URL and that "
+                    "the cloudflare package is 5.x; if both are right, report it (with --debug)",
                     action=action,
                 ) from err
 
