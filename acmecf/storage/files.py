@@ -32,7 +32,6 @@ import secrets
 import stat
 import threading
 import time
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,17 +283,7 @@ class FileStore:
 
     def _parse(self, name: str, data: bytes) -> StoredCertificate:
         path = str(self.config_dir / "renewal" / f"{name}.toml")
-        try:
-            document = tomllib.loads(data.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise StoredFileError(path, None, "is not UTF-8 text") from None
-        except tomllib.TOMLDecodeError as err:
-            raise StoredFileError(path, None, f"is not valid TOML ({err})") from None
-        version = document.get("version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
-            raise StoredFileError(
-                path, "version", f"format {version!r} is not one this acmecf reads: upgrade acmecf"
-            )
+        document = toml_text.loads(path, data, FORMAT_VERSION)
         try:
             settings = settings_from_mapping(name, document)
             state_table = document.get("state", {})
