@@ -173,36 +173,35 @@ def _renew(
         delay = random.uniform(0, random_sleep)
         log.info("sleeping %.0fs before renewing (--random-sleep)", delay)
         sleep(delay)
-    if pre_hook:
-        from acmecf.lifecycle.hooks import Hook, run_hook
-
-        try:
-            run_hook(
-                Hook(pre_hook, shell=True),
-                {},
-                what="pre-hook",
-                timeout=services.options.hook_timeout,
-            )
-        except HookError as err:
-            report.hook_errors.append(err)
-            return  # the pre-hook prepares the renewal: without it, renew nothing
+    if pre_hook and not _run_hook(pre_hook, "pre-hook", {}, services, report):
+        return  # the pre-hook prepares the renewal: without it, renew nothing
     try:
         for outcome in obtain_all(due, services, selection=selection, now=now):
             report.outcomes.append(outcome)
             on_outcome(outcome, len(report.outcomes), len(due) + len(pending))
     finally:
         if post_hook and any(o.version or o.error for o in report.outcomes):
-            from acmecf.lifecycle.hooks import Hook, run_hook
+            _run_hook(post_hook, "post-hook", {}, services, report)
 
-            try:
-                run_hook(
-                    Hook(post_hook, shell=True),
-                    {},
-                    what="post-hook",
-                    timeout=services.options.hook_timeout,
-                )
-            except HookError as err:
-                report.hook_errors.append(err)
+
+def _run_hook(
+    command: str,
+    what: str,
+    variables: dict[str, str],
+    services: Services,
+    report: RenewReport,
+) -> bool:
+    """Run a pre- or post-hook of the run; False (and the error in `report`) when it failed."""
+    from acmecf.lifecycle.hooks import Hook, run_hook
+
+    try:
+        run_hook(
+            Hook(command, shell=True), variables, what=what, timeout=services.options.hook_timeout
+        )
+    except HookError as err:
+        report.hook_errors.append(err)
+        return False
+    return True
 
 
 def with_environment(certificate: StoredCertificate, services: Services) -> StoredCertificate:
