@@ -154,3 +154,12 @@ def credentials_file(path: Path, token: str, mode: int = 0o600) -> Path:
     path.write_text(f"dns_cloudflare_api_token = {token}\n")
     path.chmod(mode)
     return path
+
+
+def require_root(why: str) -> None:
+    """Skip a test that needs root (mount, chattr, chown) when not root; fail under CI."""
+    if os.geteuid() == 0:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"this test needs root in CI: {why}")
+    pytest.skip(f"needs root: {why}")

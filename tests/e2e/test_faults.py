@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 
 from acmecf.sandbox.testbed import Sandbox
 
-from .conftest import Acmecf, challenge_records, credentials_file
+from .conftest import Acmecf, challenge_records, credentials_file, require_root
 
 
 def assert_live_set_consistent(config_dir: Path) -> list[str]:
@@ -175,6 +175,7 @@ def test_deletes_that_keep_failing_are_reported_and_cleaned_up_by_the_next_run(
 
 
 def _chattr(path: Path, flag: str) -> None:
+    require_root("chattr +i makes a file that even root cannot replace")
     subprocess.run(["chattr", flag, str(path)], check=True, capture_output=True)
 
 
@@ -208,6 +209,7 @@ def test_a_settings_file_that_cannot_be_written_fails_that_certificate_alone(
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
+    require_root("a full disk is a small tmpfs")
     mount = tmp_path / "disk"
     mount.mkdir()
     done = subprocess.run(
@@ -279,6 +281,7 @@ def test_a_hook_another_user_could_have_written_is_not_run(acmecf: Acmecf, tmp_p
     assert "was not run" in result.stderr and "writable by group or others" in result.stderr
     assert not marker.exists()
     assert acmecf.live("hooked.example.com").joinpath("fullchain.pem").exists()
+    require_root("a hook owned by another user")
     os.chown(hook, 65534, 65534)
     hook.chmod(0o755)
     renewed = acmecf("renew", "--force")
