@@ -398,6 +398,26 @@ class EtcdCluster:
         """Whether some running member serves a linearizable read right now."""
         return any(self._healthy(index) for index in self._answering())
 
+    def leader(self) -> int | None:
+        """Index of the member that is the raft leader now, or None if no member knows one."""
+        identities: dict[str, int] = {}
+        leader = ""
+        with self._session() as session:
+            for index in self._answering():
+                url = f"{self.scheme}://{self.members[index].endpoint()}"
+                try:
+                    status = session.post(
+                        f"{url}/v3/maintenance/status",
+                        json={},
+                        headers=self._token_header(session, url),
+                        timeout=PROBE_TIMEOUT,
+                    ).json()
+                except (requests.RequestException, ValueError):
+                    continue
+                identities[str(status["header"]["member_id"])] = index
+                leader = str(status.get("leader", "")) or leader
+        return identities.get(leader)
+
     def heal(self, timeout: float = STARTUP_TIMEOUT) -> None:
         """Undo every fault: thaw paused members, restart stopped ones, wait until all are
         healthy. A no-op on a healthy cluster; fixtures call it between tests."""

@@ -117,6 +117,17 @@ def test_a_killed_member_restarts_on_its_ports_and_catches_up(etcd_cluster: Etcd
     assert serializable_get(etcd_cluster, 2, b"/launcher/while-down") == b"missed"
 
 
+def test_the_cluster_names_one_leader_and_elects_another_when_it_dies(
+    etcd_cluster: EtcdCluster,
+) -> None:
+    leader = etcd_cluster.leader()
+    assert leader in (0, 1, 2)
+    etcd_cluster.kill_member(leader)
+    etcd_cluster.wait_until_healthy()
+    successor = etcd_cluster.leader()
+    assert successor in {0, 1, 2} - {leader}
+
+
 def test_a_paused_member_answers_nothing_until_resumed(etcd_cluster: EtcdCluster) -> None:
     etcd_cluster.pause_member(0)
     with pytest.raises(requests.exceptions.Timeout):

@@ -79,7 +79,9 @@ except ImportError as err:  # pragma: no cover - depends on the installation
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 2379
-DEFAULT_TIMEOUT = 5.0
+# Room for a leader election (1-3 s) and a second round over the endpoints; no quorum is
+# reported after this long.
+DEFAULT_TIMEOUT = 10.0
 PAGE_SIZE = 500
 # etcd refuses a transaction with more operations than --max-txn-ops (128 by default).
 MAX_TXN_OPERATIONS = 128
@@ -289,12 +291,12 @@ class EtcdClient:
     """A thread-safe connection to one etcd cluster through any of its endpoints.
 
     Every method bounds its work by ``settings.timeout`` seconds. A request goes to the endpoint
-    that answered last, then to the others in turn: an endpoint that refuses the connection or
-    has no leader costs nothing but the attempt; one that does not answer gets its share of the
-    time left. Reads, puts, deletes and lease calls are retried on another endpoint after a
-    timeout; a transaction is not (its outcome is unknown: EtcdTimeoutError with
-    ``outcome_unknown``). Raises only `EtcdError` subclasses (and UsageError from the
-    constructor for bad settings).
+    that answered last, then to the others in turn, round after round until the deadline: an
+    endpoint that refuses the connection or has no leader costs nothing but the attempt; one
+    that does not answer costs its share of the timeout (timeout / endpoints). Reads, puts,
+    deletes, lease calls and transactions flagged idempotent are retried like that; another
+    transaction is not retried once sent (EtcdTimeoutError with ``outcome_unknown``). Raises
+    only `EtcdError` subclasses (and UsageError from the constructor for bad settings).
     """
 
     def __init__(
@@ -419,13 +421,19 @@ class EtcdClient:
         compares: Sequence[Compare],
         success: Sequence[Operation],
         failure: Sequence[Operation] = (),
+        *,
+        idempotent: bool = False,
     ) -> TxnResult:
         """Run ``success`` if every compare holds, else ``failure``, as one atomic step.
 
         Either every operation of the chosen branch is applied or none is; a key may be changed
         only once per transaction, and a branch has at most 128 operations (etcd's
-        --max-txn-ops). Never retried after a timeout: raises EtcdTimeoutError with
-        ``outcome_unknown`` instead.
+        --max-txn-ops). After a timeout the outcome is unknown (a member that loses its leader
+        drops the proposals it forwarded, and answers only after etcd's own 7 s): raises
+        EtcdTimeoutError with ``outcome_unknown``. Pass ``idempotent`` when applying the
+        transaction twice is the same as once (puts of fixed values, or compares that the first
+        application makes fail, with a `Get` in ``failure`` to recognise one's own write): it
+        is then retried on another endpoint like a read.
         """
         body = {
             "compare": [_compare_body(compare) for compare in compares],
@@ -433,7 +441,7 @@ class EtcdClient:
             "failure": [_operation_body(operation) for operation in failure],
         }
         subject = compares[0].key if compares else (success[0].key if success else "")
-        response = self._call("txn", subject, lambda c: c.transaction(body), idempotent=False)
+        response = self._call("txn", subject, lambda c: c.transaction(body), idempotent=idempotent)
         kvs: list[KeyValue] = []
         for item in response.get("responses", []):
             kvs.extend(_key_value(kv) for kv in item.get("response_range", {}).get("kvs", []))
@@ -533,11 +541,15 @@ class EtcdClient:
         """
         lease = self.grant_lease(ttl)
         try:
-            result = self.txn([Compare.absent(key)], [Put(key, owner, lease.id)], [Get(key)])
+            # Safe to repeat: a repeat finds the key, and its lease tells whose it is.
+            result = self.txn(
+                [Compare.absent(key)], [Put(key, owner, lease.id)], [Get(key)], idempotent=True
+            )
         except BaseException:
             self._revoke_quietly(lease.id)
             raise
-        if not result.succeeded:
+        taken = result.succeeded or any(kv.lease == lease.id for kv in result.kvs)
+        if not taken:
             self._revoke_quietly(lease.id)
             holder = result.kvs[0].lease if result.kvs else 0
             logger.debug("lock %s is held under lease %x", key, holder)
@@ -578,9 +590,10 @@ class EtcdClient:
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     break
-                # An idempotent request leaves time for the other endpoints, in case this one
-                # hangs; a transaction is never retried after a timeout, so it gets it all.
-                share = remaining / (len(self.urls) - step) if idempotent else remaining
+                # An idempotent request gets a share of the timeout, so that a hung member (or
+                # one whose forwarded proposal was lost with the leader) leaves time for
+                # others and for a second round; a request never retried gets all that is left.
+                share = min(remaining, timeout / len(self.urls)) if idempotent else remaining
                 share = max(share, MINIMUM_ATTEMPT_TIMEOUT)
                 outcome = self._attempt(url, share, request, operation, key, lease_id)
                 if isinstance(outcome, _Done):
