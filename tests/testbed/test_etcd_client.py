@@ -619,6 +619,12 @@ def test_settings_need_both_halves_of_a_client_certificate_and_of_a_login(tmp_pa
         EtcdClient(EtcdSettings(endpoints=("etcd:2379",), user="acmecf"))
 
 
+def test_an_unreadable_tls_file_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "missing-ca.pem"
+    with pytest.raises(UsageError, match=r"missing-ca\.pem"):
+        EtcdClient(EtcdSettings(endpoints=("etcd:2379",), ca_file=missing))
+
+
 def test_importing_the_etcd_package_and_its_errors_loads_no_client_library() -> None:
     code = (
         "import sys, acmecf.storage.etcd, acmecf.storage.etcd.errors\n"

@@ -42,6 +42,7 @@ import base64
 import contextlib
 import json
 import logging
+import os
 import re
 import ssl
 import stat
@@ -102,8 +103,9 @@ class EtcdSettings:
 
     ``endpoints`` are ``host:port`` (port 2379 if left out; https when any TLS file is given)
     or ``http(s)://host:port``. ``timeout`` bounds each call in seconds, failover included.
-    ``ca_file`` verifies the members (system trust if None); ``cert_file`` and ``key_file`` are
-    the client certificate. ``user`` with ``password_file`` turns on user/password auth.
+    ``ca_file`` verifies the members (if None, requests' own bundle does; REQUESTS_CA_BUNDLE is
+    ignored); ``cert_file`` and ``key_file`` are the client certificate. ``user`` with
+    ``password_file`` turns on user/password auth.
     """
 
     endpoints: tuple[str, ...]
@@ -315,6 +317,13 @@ class EtcdClient:
             raise UsageError("etcd user/password auth needs both the user and the password file")
         if settings.timeout <= 0:
             raise UsageError(f"the etcd timeout must be positive, not {settings.timeout}")
+        for what, path in (
+            ("CA file", settings.ca_file),
+            ("client certificate", settings.cert_file),
+            ("client key", settings.key_file),
+        ):
+            if path is not None and not os.access(path, os.R_OK):
+                raise UsageError(f"cannot read the etcd {what} {path}: check the path")
         self._password: str | None = None
         if settings.password_file is not None:
             self._password = read_password_file(settings.password_file)
