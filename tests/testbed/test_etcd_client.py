@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from acmecf.errors import UsageError
+from acmecf.errors import LockedError, UsageError
 from acmecf.sandbox.etcd import EtcdCluster, find_free_port, write_test_ca
 from acmecf.storage.etcd.client import (
     MAX_TXN_OPERATIONS,
@@ -274,6 +274,44 @@ def test_a_held_lock_cannot_be_taken_and_a_released_one_can_at_once(
         taken = second.try_lock(key, ttl=10, owner=b"origin-b")
         assert taken is not None
         taken.release()
+
+
+def test_lock_waits_for_the_holder_to_release_it(
+    etcd_cluster: EtcdCluster, etcd_prefix: str
+) -> None:
+    key = etcd_prefix + "lock"
+    with (
+        EtcdClient(settings_for(etcd_cluster)) as first,
+        EtcdClient(settings_for(etcd_cluster)) as second,
+    ):
+        held = first.lock(key, ttl=10, wait=0, owner=b"origin-a")
+        releaser = threading.Timer(0.5, held.release)
+        releaser.start()
+        started = time.monotonic()
+        with second.lock(key, ttl=10, wait=5, owner=b"origin-b") as taken:
+            waited = time.monotonic() - started
+            assert second.get(key).value == b"origin-b"  # type: ignore[union-attr]
+            assert not taken.lost
+        releaser.join()
+    assert 0.4 < waited < 2.0
+    assert second.get(key) is None
+
+
+def test_lock_gives_up_after_its_wait_naming_the_holder(
+    etcd_cluster: EtcdCluster, etcd_prefix: str
+) -> None:
+    key = etcd_prefix + "lock"
+    with (
+        EtcdClient(settings_for(etcd_cluster)) as first,
+        EtcdClient(settings_for(etcd_cluster)) as second,
+    ):
+        with first.lock(key, ttl=10, wait=0, owner=b"origin-a"):
+            started = time.monotonic()
+            with pytest.raises(LockedError, match="origin-a") as raised:
+                second.lock(key, ttl=10, wait=1.0, owner=b"origin-b")
+            assert 0.9 < time.monotonic() - started < 2.0
+        assert raised.value.holder == "origin-a"
+        assert "\n" not in str(raised.value)
 
 
 def test_the_lock_of_a_killed_holder_is_taken_over_when_its_lease_expires(

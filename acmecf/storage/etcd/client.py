@@ -55,7 +55,8 @@ from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from acmecf.errors import UsageError
+from acmecf.errors import LockedError, UsageError
+from acmecf.redaction import remember_secret
 from acmecf.storage.etcd.errors import (
     EtcdAuthError,
     EtcdError,
@@ -327,7 +328,7 @@ class EtcdClient:
         self._password: str | None = None
         if settings.password_file is not None:
             self._password = read_password_file(settings.password_file)
-            _remember_secret(self._password)
+            remember_secret(self._password)
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -567,6 +568,33 @@ class EtcdClient:
         logger.debug("took lock %s under lease %x", key, lease.id)
         return LeaseLock(self, key, lease, keeper)
 
+    def lock(self, key: str, *, ttl: int, wait: float, owner: bytes = b"") -> LeaseLock:
+        """Take the lock ``key`` as `try_lock` does, waiting up to ``wait`` seconds for its
+        holder to release it (or to die and its lease to expire).
+
+        Polls with a read while the lock is held (every 0.1 s at first, then every second).
+        Raises LockedError naming the holder (the ``owner`` it stored) when ``wait`` runs out.
+        """
+        deadline = self._clock() + wait
+        pause = FIRST_RETRY_PAUSE
+        while True:
+            holder = self.get(key)
+            if holder is None:
+                lock = self.try_lock(key, ttl=ttl, owner=owner)
+                if lock is not None:
+                    return lock
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                held_by = holder.value.decode(errors="replace") if holder and holder.value else "?"
+                raise LockedError(
+                    f"the etcd lock {key} is held by {held_by} (etcd at "
+                    f"{', '.join(self.urls)}): another origin is doing this work; if it died, "
+                    f"its lease expires within {ttl} s and the next run takes over",
+                    holder=held_by,
+                )
+            self._sleep(min(pause, remaining))
+            pause = min(pause * 2, LAST_RETRY_PAUSE)
+
     def _revoke_quietly(self, lease_id: int) -> None:
         """Revoke a lease during cleanup: failures are logged (the lease expires on its own)."""
         try:
@@ -691,7 +719,7 @@ class EtcdClient:
                 json={"name": self.settings.user, "password": self._password},
             )
             token = str(response["token"])
-            _remember_secret(token)
+            remember_secret(token)
             with self._lock:
                 self._token = token
         client.session.headers["Authorization"] = token
@@ -1013,13 +1041,6 @@ def _summary(outcomes: dict[str, _Retry]) -> str:
     for url, retry in outcomes.items():
         by_detail.setdefault(retry.detail, []).append(url.split("://", 1)[-1])
     return "; ".join(f"{', '.join(hosts)}: {detail}" for detail, hosts in by_detail.items())
-
-
-def _remember_secret(secret: str) -> None:
-    """Have the CLI's error boundary redact ``secret`` from anything it prints."""
-    from acmecf.config import remember_secret
-
-    remember_secret(secret)
 
 
 __all__ = [
