@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -40,6 +39,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from acmecf.errors import AcmecfError
 from acmecf.pki.authority import self_signed_ca
+from acmecf.sandbox.pebble import find_free_port
 
 logger = logging.getLogger(__name__)
 
@@ -86,18 +86,6 @@ def find_binary(binary: str | None = None) -> str:
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise EtcdNotInstalled(f"no executable at {candidate}")
     return str(path)
-
-
-def find_free_port(host: str = LOOPBACK) -> int:
-    """Return a TCP port on ``host`` that was free a moment ago (bind to port 0).
-
-    The port is released before returning, so another process could take it in between; on
-    loopback in a test run that race is acceptable.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

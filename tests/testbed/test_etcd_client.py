@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from acmecf.errors import LockedError, UsageError
-from acmecf.sandbox.etcd import EtcdCluster, find_free_port, write_test_ca
+from acmecf.sandbox.etcd import EtcdCluster, write_test_ca
+from acmecf.sandbox.pebble import find_free_port
 from acmecf.storage.etcd.client import (
     MAX_TXN_OPERATIONS,
     Compare,
