@@ -6,7 +6,7 @@ switch a certificate's live pointer atomically, to create a key only if absent),
 alive from a background thread, and a lock per key held by a lease. It spreads requests over
 several endpoints with failover, speaks TLS (CA, client certificate) and etcd's user/password
 auth (password read from a file), bounds every call by one deadline, and turns every failure
-into one of the typed, one-line errors of `acmecf.storage.etcd.errors`.
+into one of the typed, one-line errors of `acmecf.errors` (the Etcd* classes).
 
 Why etcd3gw (etcd's JSON gRPC gateway, HTTP/1.1 through requests), chosen after running the
 candidates against etcd 3.4.23 on Python 3.11:
@@ -55,9 +55,7 @@ from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from acmecf.errors import LockedError, UsageError
-from acmecf.redaction import remember_secret
-from acmecf.storage.etcd.errors import (
+from acmecf.errors import (
     EtcdAuthError,
     EtcdError,
     EtcdLeaseLostError,
@@ -66,7 +64,10 @@ from acmecf.storage.etcd.errors import (
     EtcdTimeoutError,
     EtcdTLSError,
     EtcdUnavailableError,
+    LockedError,
+    UsageError,
 )
+from acmecf.redaction import remember_secret
 
 try:
     import requests
