@@ -76,6 +76,11 @@ class CertificateNotFoundError(UsageError):
         self.cert_name = cert_name
 
 
+class FleetKeyError(UsageError):
+    """The fleet key, which encrypts private keys in a shared store, is missing, unreadable,
+    not 32 bytes, or not the key the store was written with."""
+
+
 class LockedError(StoreError):
     """Another acmecf run holds the lock; `holder` describes it (a pid, or an origin)."""
 

@@ -398,6 +398,20 @@ class EtcdClient:
                 return
             start = _unb64(items[-1]["key"]) + b"\0"
 
+    def get_prefix_since(self, prefix: str, min_mod_revision: int) -> tuple[list[KeyValue], int]:
+        """The keys starting with ``prefix`` last changed at ``min_mod_revision`` or later, and
+        the revision the answer is as of: a cheap poll for changes (etcd filters the range, so
+        only changed keys travel). Deleted keys are not reported."""
+        start = prefix.encode()
+        body: dict[str, Any] = {
+            "key": _b64(start),
+            "range_end": _b64(_prefix_end(start)),
+            "min_mod_revision": max(0, min_mod_revision),
+        }
+        response = self._range(prefix, body)
+        kvs = [_key_value(item) for item in response.get("kvs", [])]
+        return kvs, int(response["header"]["revision"])
+
     def _range(self, prefix: str, body: dict[str, Any]) -> Any:
         return self._call("get_prefix", prefix, lambda c: c.post(c.get_url("/kv/range"), json=body))
 
