@@ -301,6 +301,11 @@ class HookError(AcmecfError):
     in place."""
 
 
+class DeployError(HookError):
+    """A new version is live in the shared store, but this origin's live files could not be
+    switched to it (the old ones stay in place and are still served)."""
+
+
 class OriginError(AcmecfError):
     """The origin could not be reached or checked as asked."""
 

@@ -8,6 +8,7 @@ import acmecf.cli.certbot  # noqa: F401  (registers import-certbot)
 from acmecf.cli import (  # noqa: F401  (registers the commands)
     accounts,
     certificates,
+    fleet,
     inventory,
     origin,
     sandbox,

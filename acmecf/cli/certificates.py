@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -207,8 +207,10 @@ def _issue(options: IssueOptions) -> None:
 def _services(store: FileStore, run: RunOptions) -> Services:
     from acmecf import interrupts
     from acmecf.lifecycle.services import Services
+    from acmecf.lifecycle.sync import join_fleet
 
     services = Services(store, os.environ, run)
+    join_fleet(services)  # a shared store: deploying brings the version into live/ first
     interrupts.on_interrupt(services.cancel)
     return services
 
@@ -403,6 +405,7 @@ def _renew(options: RenewOptions) -> None:
         raise Interrupted("interrupted")
     _print_report(report, options)
     errors = [name for name, _ in report.errors]
+    errors += _sync_after_renew(store, options, make_services)
     errors += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
     hooks = ["the post-hook" if report.outcomes else "the pre-hook" for _ in report.hook_errors]
     line = summary_line(
@@ -410,6 +413,32 @@ def _renew(options: RenewOptions) -> None:
     )
     if line:
         raise AcmecfError(line)
+
+
+def _sync_after_renew(
+    store: FileStore, options: RenewOptions, make_services: Callable[[], Services]
+) -> list[str]:
+    """With a shared store: remove the records of other origins' runs that died while this
+    one waited for their locks (their leases have expired since it started), then bring this
+    origin in step (what other origins renewed, what a run here could not deploy); returns
+    what failed."""
+    from acmecf.storage.fleet import FleetStore
+
+    if not isinstance(store, FleetStore) or options.run.dry_run:
+        return []
+    from acmecf.cli.fleet import print_sync, sync_services
+    from acmecf.lifecycle.leftovers import remove_leftovers
+    from acmecf.lifecycle.sync import sync_all
+
+    if not store.journal.empty():
+        services = make_services()
+        try:
+            remove_leftovers(services)
+        finally:
+            services.close()
+
+    report = sync_all(store, sync_services(store, options.run), options.selection.cert_names)
+    return print_sync(report, quiet=options.common.quiet)
 
 
 def _print_report(report: RenewReport, options: RenewOptions) -> None:

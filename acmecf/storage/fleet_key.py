@@ -72,9 +72,8 @@ class FleetKey:
             )
         if blob.get("kid") != self.key_id:
             raise FleetKeyError(
-                f"the fleet key from {self.source} (id {self.key_id}) is not the one the store's "
-                f"private keys were encrypted with (id {blob.get('kid')}): use the same key file "
-                "on every origin"
+                f"the fleet key from {self.source} (id {self.key_id}) is not the one {where} was "
+                f"encrypted with (id {blob.get('kid')}): use the same key file on every origin"
             )
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM

@@ -412,6 +412,11 @@ class EtcdStore:
         kvs, current = self.client.get_prefix_since(prefix, revision + 1)
         return sorted(kv.key[len(prefix) :] for kv in kvs), current
 
+    def current_revision(self) -> int:
+        """etcd's revision now: every change from here on has a higher mod revision."""
+        _, revision = self.client.get_prefix_since(self._key("live/"), 2**62)
+        return revision
+
     def delete(self, name: str) -> None:
         check_cert_name(name)
         self.client.txn(
@@ -604,6 +609,18 @@ class EtcdJournal:
         """True when no run has journal keys (one read of at most one key)."""
         prefix = self._store._key("journal/")
         return next(iter(self._store.client.iterate_prefix(prefix, page_size=1)), None) is None
+
+    def adopt(self, entries: Sequence[JournalEntry]) -> None:
+        """File `entries` (records another journal held: `store push`) as the leftovers of a
+        run that ended, for whichever origin cleans up first."""
+        run = f"{self._store.origin}-adopted-{secrets.token_hex(4)}"
+        prefix = self._store._key(f"journal/{run}/entries/")
+        operations: list[Operation] = [
+            Put(f"{prefix}{number:06d}", _json(entry.as_json()))
+            for number, entry in enumerate(entries, 1)
+        ]
+        for start in range(0, len(operations), 100):  # etcd's --max-txn-ops is 128
+            self._store.client.txn([], operations[start : start + 100], idempotent=True)
 
     def leftovers(self) -> Iterator[EtcdLeftovers]:
         store = self._store
