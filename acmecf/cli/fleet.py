@@ -248,7 +248,8 @@ def pull(**kwargs: Any) -> None:
     Writes each certificate's settings, state and live version into the configuration
     directory (its live/ files switched atomically, as `sync` does), and the store's ACME
     accounts. With that copy, this origin can go on alone: remove [store] from acmecf.toml
-    (or pass --store files) and `acmecf renew` uses the local files.
+    (or pass --store files) and `acmecf renew` uses the local files; it runs the deploy hooks
+    of each certificate whose files the pull changed.
 
     \b
     Examples:

@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,9 +93,7 @@ def store_section(fleet_url: str, key_file: Path, origin: str, **extra: str) -> 
 
 
 @pytest.fixture
-def fleet(
-    sandbox: Sandbox, etcd_cluster: EtcdCluster, etcd_prefix: str, tmp_path: Path
-) -> Fleet:
+def fleet(sandbox: Sandbox, etcd_cluster: EtcdCluster, etcd_prefix: str, tmp_path: Path) -> Fleet:
     key_file = tmp_path / "store.key"
     key_file.write_bytes(os.urandom(32))
     key_file.chmod(0o600)
@@ -210,4 +209,232 @@ def test_concurrent_forced_renewals_order_each_certificate_once_and_sync_makes_t
         f"created for {challenges} challenges, {renewed} renewed + {skipped} skipped, in "
         f"{elapsed:.1f} s; live files "
         "byte-identical on the 3 origins after sync"
+    )
+
+
+def fresh_account(origin: Origin) -> None:
+    """A new account in the store, so Pebble reuses no earlier authorization: every name of
+    the next order needs its TXT record."""
+    for step in (("account", "deactivate", "--yes"), ("account", "register", "--agree-tos")):
+        result = origin(*step)
+        assert result.code == 0, result.output
+
+
+def test_sigkill_of_the_renewing_origin_mid_order_then_another_origin_completes_the_renewal(
+    fleet: Fleet, sandbox: Sandbox
+) -> None:
+    first, second, third = fleet.origins
+    issue_on(first, "kill.example.com")
+    old = first.live_bytes("kill.example.com")
+    fresh_account(first)
+    sandbox.emulator.set_nameserver_delay(0, 60.0)  # the order waits with its record published
+    try:
+        run = first.start("renew", "--force")
+        wait_for(lambda: bool(challenge_records(sandbox)), 60, "the challenge record")
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=10)
+        killed = time.monotonic()
+        left = len(challenge_records(sandbox))
+    finally:
+        sandbox.emulator.set_nameserver_delay(0, 0.0)
+    assert left >= 1
+    result = second("renew", "--force")
+    took = time.monotonic() - killed
+    assert result.code == 0, result.output
+    assert "renewed kill.example.com" in result.stdout
+    assert challenge_records(sandbox) == [], "the killed origin's record is removed"
+    assert took >= 2.0, "the lock is taken only once the killed origin's lease expired"
+    assert first.live_bytes("kill.example.com") == old, "the killed run changed nothing"
+    for origin in (first, third):
+        synced = origin("sync")
+        assert synced.code == 0, synced.output
+    copies = [origin.live_bytes("kill.example.com") for origin in fleet.origins]
+    assert copies[0] == copies[1] == copies[2] != old
+    print(
+        f"SIGKILL mid-order left {left} TXT record(s); the next origin's run completed "
+        f"{took:.1f} s after the kill (lease TTL 4 s) and left 0"
+    )
+
+
+def test_one_etcd_member_down_changes_nothing_and_an_origin_that_was_down_catches_up(
+    fleet: Fleet, sandbox: Sandbox
+) -> None:
+    first, second, third = fleet.origins
+    issue_on(first, "member.example.com")
+    assert third("sync").code == 0
+    leader = fleet.cluster.leader()
+    assert leader is not None
+    fleet.cluster.stop_member(leader)  # the leader: the others elect a new one
+    started = time.monotonic()
+    result = second("renew", "--force")
+    took = time.monotonic() - started
+    assert result.code == 0, result.output
+    assert "renewed member.example.com" in result.stdout
+    # The third origin was down meanwhile: its next run, with nothing due, catches up.
+    before = third.hook_runs()
+    caught_up = third("renew")
+    assert caught_up.code == 0, caught_up.output
+    assert "synced member.example.com: version 0002 is live here" in caught_up.stdout
+    assert third.live_bytes("member.example.com") == second.live_bytes("member.example.com")
+    assert len(third.hook_runs()) == len(before) + 1
+    print(f"leader (member{leader}) stopped: renew --force took {took:.1f} s and succeeded")
+
+
+def test_two_etcd_members_down_is_a_clean_failure_with_the_live_files_intact(
+    fleet: Fleet, sandbox: Sandbox
+) -> None:
+    first, second, _ = fleet.origins
+    issue_on(first, "quorum.example.com")
+    assert second("sync").code == 0
+    before = {origin.name: origin.live_bytes("quorum.example.com") for origin in (first, second)}
+    links = {o.name: os.readlink(o.acmecf.live("quorum.example.com")) for o in (first, second)}
+    with fleet.client() as client:
+        keys_before = sorted(kv.key for kv in client.get_prefix(fleet.prefix))
+    fleet.cluster.stop_member(0)
+    fleet.cluster.stop_member(1)
+    orders_before = orders_at_pebble(sandbox)
+    timings = {}
+    for args in (("renew", "--force"), ("sync",), ("list",), ("issue", "-d", "new.example.com")):
+        started = time.monotonic()
+        result = first(*args, timeout=60)
+        timings[args[0]] = time.monotonic() - started
+        assert result.code == 1, f"{args}: {result.output}"
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        endpoint = fleet.cluster.endpoints()[2]
+        assert endpoint in lines[0] and "quorum" in lines[0], lines[0]
+    assert orders_at_pebble(sandbox) == orders_before, "nothing is ordered without a store"
+    for origin in (first, second):
+        assert origin.live_bytes("quorum.example.com") == before[origin.name]
+        assert os.readlink(origin.acmecf.live("quorum.example.com")) == links[origin.name]
+    fleet.cluster.heal()
+    with fleet.client() as client:
+        keys_after = sorted(
+            kv.key for kv in client.get_prefix(fleet.prefix) if "/locks/" not in kv.key
+        )
+    assert keys_after == [k for k in keys_before if "/locks/" not in k], "nothing half-written"
+    result = first("renew", "--force")
+    assert result.code == 0, result.output
+    print(
+        "2 of 3 members stopped: "
+        + ", ".join(f"{command} failed in {seconds:.1f} s" for command, seconds in timings.items())
+        + f"; one line each: {lines[0]}"
+    )
+
+
+def test_etcd_holds_no_unencrypted_private_key(fleet: Fleet) -> None:
+    first, second, _ = fleet.origins
+    issue_on(first, "secret.example.com", "*.secret.example.com")
+    assert second("sync").code == 0
+    key_pem = second.live_bytes("secret.example.com")["privkey.pem"]
+    key = serialization.load_pem_private_key(key_pem, None)
+    der = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    body = b"".join(key_pem.splitlines()[1:-1])
+    with fleet.client() as client:
+        everything = client.get_prefix(fleet.prefix)
+    sealed = 0
+    for kv in everything:
+        blob = kv.key.encode() + kv.value
+        assert b"PRIVATE KEY" not in blob, kv.key
+        assert der not in blob and body not in blob and base64.b64encode(der) not in blob
+        for secret_field in re.findall(rb'"(?:privkey|key)":(\{[^}]*\})', kv.value):
+            assert b'"alg":"A256GCM"' in secret_field, kv.key
+            sealed += 1
+    assert sealed >= 2, "the certificate's key and the account's key are sealed"
+    print(f"scanned {len(everything)} etcd keys: no private key in clear, {sealed} sealed blobs")
+
+
+def test_a_wrong_or_missing_fleet_key_is_one_clear_line(fleet: Fleet, tmp_path: Path) -> None:
+    first, second, _ = fleet.origins
+    issue_on(first, "keyed.example.com")
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+    wrong.chmod(0o600)
+    for args in (("sync",), ("list",), ("renew", "--force")):
+        result = second(*args, "--store-key-file", str(wrong))
+        assert result.code == 2, result.output
+        assert result.stderr.count("\n") == 1 and "is not the key of the store" in result.stderr
+    toml = second.config_dir / "acmecf.toml"
+    toml.write_text(
+        "\n".join(line for line in toml.read_text().splitlines() if "key_file" not in line)
+    )
+    result = second("sync")
+    assert result.code == 2 and "needs the fleet key" in result.stderr, result.output
+    assert not second.acmecf.live("keyed.example.com").exists()
+
+
+def test_store_push_then_pull_round_trips(fleet: Fleet, sandbox: Sandbox, tmp_path: Path) -> None:
+    solo = Acmecf(sandbox, tmp_path / "solo")
+    assert solo.issue("moving.example.com", extra=("--deploy-hook", "true")).code == 0
+    url = f"etcd://{','.join(fleet.cluster.endpoints())}{fleet.prefix}"
+    flags = ("--store", url, "--store-key-file", str(fleet.key_file))
+    pushed = solo("store", "push", *flags)
+    assert pushed.code == 0, pushed.output
+    assert "pushed moving.example.com (version 0001)" in pushed.stdout
+    again = solo("store", "push", *flags)
+    assert again.code == 0 and "pushed 0 " in again.stdout, again.output
+    # A fresh origin pulls everything back out: the same files, settings and account.
+    fresh = Acmecf(sandbox, tmp_path / "fresh")
+    pulled = fresh("store", "pull", *flags)
+    assert pulled.code == 0, pulled.output
+    live = {name: (solo.live("moving.example.com") / name).read_bytes() for name in LIVE_FILES}
+    assert {n: (fresh.live("moving.example.com") / n).read_bytes() for n in LIVE_FILES} == live
+
+    def tables(config: Path) -> dict[str, object]:
+        document = tomllib.loads((config / "renewal" / "moving.example.com.toml").read_text())
+        return {k: v for k, v in document.items() if k != "state"}
+
+    assert tables(fresh.config_dir) == tables(solo.config_dir)
+    accounts = sorted(
+        p.relative_to(solo.config_dir) for p in solo.config_dir.glob("accounts/**/key.pem")
+    )
+    for path in accounts:
+        assert (fresh.config_dir / path).read_bytes() == (solo.config_dir / path).read_bytes()
+    assert accounts
+    # The pulled copy works alone: its next renew runs the deploy hooks this machine has not
+    # run for those files yet, then nothing is pending and nothing due.
+    deployed = fresh("renew", "--store", "files")
+    assert deployed.code == 0 and "deployed moving.example.com" in deployed.stdout
+    renewed = fresh("renew", "--store", "files")
+    assert (renewed.code, renewed.stdout) == (0, ""), renewed.output
+    first = fleet.origins[0]
+    listed = first("list")
+    assert listed.code == 0 and "moving.example.com" in listed.stdout
+    assert f"store: {url}" in listed.stdout
+    print("store push then pull: live files, settings and account key identical")
+
+
+def test_sync_watch_reacts_within_seconds_and_stops_cleanly(fleet: Fleet) -> None:
+    first, _, third = fleet.origins
+    issue_on(first, "watched.example.com")
+    pointer = f"{fleet.prefix}live/watched.example.com"
+    watcher = third.start("sync", "--watch", "--interval", "1s")
+    try:
+        wait_for(lambda: third.acmecf.live("watched.example.com").exists(), 30, "the first sync")
+        with fleet.client() as client:
+            published_before = client.get(pointer)
+            assert published_before is not None
+            renewal = first.start("renew", "--force", "--cert-name", "watched.example.com")
+            wait_for(lambda: client.get(pointer) != published_before, 60, "the new version in etcd")
+        published = time.monotonic()
+        assert renewal.wait(timeout=60) == 0, renewal.communicate()
+        target = first.live_bytes("watched.example.com")
+        wait_for(lambda: third.live_bytes("watched.example.com") == target, 30, "the watch")
+        reacted = time.monotonic() - published
+        wait_for(
+            lambda: any(sha(target["fullchain.pem"]) in h for h in third.hook_runs()), 10, "hook"
+        )
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        code = watcher.wait(timeout=30)
+        stdout, stderr = watcher.communicate()
+    assert code == 0, stdout + stderr
+    assert "stopped watching" in stdout and "synced watched.example.com" in stdout
+    assert reacted < 5.0
+    print(
+        f"sync --watch (every 1 s) had the new version live here {reacted:.1f} s after etcd had it"
     )

@@ -167,7 +167,8 @@ class EtcdStore:
 
     def check(self) -> None:
         """Check that etcd answers and that the store uses this fleet key (recording the key's
-        id in a new store). Raises EtcdError or FleetKeyError. Cheap after the first call."""
+        id in a new store), so that an origin with another key cannot read or write anything.
+        Raises EtcdError or FleetKeyError. Done once per store object; the reads call it."""
         if self._key_checked:
             return
         value = _json({"format": FORMAT, "key_id": self.key.key_id})
@@ -213,10 +214,12 @@ class EtcdStore:
     # --- CertificateStore ------------------------------------------------------------------
 
     def names(self) -> list[str]:
+        self.check()
         prefix = self._key("certificates/")
         return sorted(kv.key[len(prefix) :] for kv in self.client.get_prefix(prefix))
 
     def load(self, name: str) -> StoredCertificate:
+        self.check()
         check_cert_name(name)
         kv = self.client.get(self._key(f"certificates/{name}"))
         if kv is None:
@@ -237,6 +240,7 @@ class EtcdStore:
         return StoredCertificate(settings, state)
 
     def load_all(self) -> tuple[list[StoredCertificate], list[BrokenCertificate]]:
+        self.check()
         prefix = self._key("certificates/")
         certificates: list[StoredCertificate] = []
         broken: list[BrokenCertificate] = []
@@ -250,6 +254,7 @@ class EtcdStore:
 
     def states(self, names: Sequence[str] = ()) -> dict[str, CertificateState | BrokenCertificate]:
         """The states, from one read of every certificate (or one read per name asked for)."""
+        self.check()
         prefix = self._key("certificates/")
         if names:
             kvs = []
@@ -383,11 +388,13 @@ class EtcdStore:
             raise StoredFileError(self._where(place), str(err.args[0]), "is missing") from None
 
     def live_version(self, name: str) -> str | None:
+        self.check()
         check_cert_name(name)
         pointer = self._get(f"live/{name}")
         return None if pointer is None else str(pointer.get("version"))
 
     def live_pointers(self) -> dict[str, tuple[str, str, int]]:
+        self.check()
         """Every certificate's live (version, digest, mod revision), in one read."""
         prefix = self._key("live/")
         pointers: dict[str, tuple[str, str, int]] = {}
@@ -443,6 +450,7 @@ class EtcdStore:
 
     def synced(self, origin: str | None = None) -> list[OriginSync]:
         """What every origin (or `origin`) last synced, by origin then certificate."""
+        self.check()
         prefix = self._key(f"origins/{origin}/" if origin else "origins/")
         records: list[OriginSync] = []
         for kv in self.client.get_prefix(prefix):
@@ -473,6 +481,7 @@ class EtcdStore:
         return f"accounts/{quote(server, safe='')}"
 
     def accounts(self) -> list[str]:
+        self.check()
         """The ACME server URL of every stored account."""
         servers: set[str] = set()
         for kv in self.client.get_prefix(self._key("accounts/")):
