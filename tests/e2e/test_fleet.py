@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -28,6 +29,7 @@ from acmecf.storage.etcd.client import EtcdClient, EtcdSettings
 
 from .conftest import Acmecf, Result, challenge_records
 from .test_faults import assert_live_set_consistent
+from .test_shipped_files import ROOT, installed_acmecf
 
 LIVE_FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
 HOOK = """#!/bin/sh
@@ -438,3 +440,47 @@ def test_sync_watch_reacts_within_seconds_and_stops_cleanly(fleet: Fleet) -> Non
     print(
         f"sync --watch (every 1 s) had the new version live here {reacted:.1f} s after etcd had it"
     )
+
+
+# --- the shipped units -------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not here")
+def test_the_fleet_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    names = ("acmecf-sync.service", "acmecf-sync-watch.service")
+    for name in names:
+        text = (ROOT / "systemd" / name).read_text()
+        (tmp_path / name).write_text(text.replace("/usr/local/bin/acmecf", str(installed_acmecf())))
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *(str(tmp_path / name) for name in names)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "acmecf-sync" not in result.stderr, result.stderr
+
+
+def test_the_sync_units_run_with_the_fleet_key_as_a_systemd_credential(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    first, second, _ = fleet.origins
+    issue_on(first, "unit.example.com")
+    credential = "LoadCredential=acmecf-store-key:/etc/acmecf/store.key"
+    for name, command in (
+        ("acmecf-sync.service", ["sync"]),
+        ("acmecf-sync-watch.service", ["sync", "--watch"]),
+    ):
+        unit = (ROOT / "systemd" / name).read_text()
+        assert credential in unit.splitlines()
+        assert re.search(rf"^ExecStart=\S+ {' '.join(command)}$", unit, re.M), name
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "acmecf-store-key").write_bytes(fleet.key_file.read_bytes())
+    (credentials / "acmecf-store-key").chmod(0o400)
+    toml = second.config_dir / "acmecf.toml"
+    toml.write_text("\n".join(x for x in toml.read_text().splitlines() if "key_file" not in x))
+    result = second("sync", CREDENTIALS_DIRECTORY=str(credentials))
+    assert result.code == 0, result.output
+    assert "synced unit.example.com" in result.stdout
+    assert second.live_bytes("unit.example.com") == first.live_bytes("unit.example.com")
