@@ -27,7 +27,7 @@ def fleet_store(common: Common, command: str) -> FleetStore:
     if not isinstance(store, FleetStore):
         raise UsageError(
             f"`acmecf {command}` works with a store that origins share, and this configuration "
-            f"keeps certificates in {store.location} alone: set url = \"etcd://HOST:PORT/PREFIX\" "
+            f'keeps certificates in {store.location} alone: set url = "etcd://HOST:PORT/PREFIX" '
             "in [store] of acmecf.toml, or pass --store etcd://HOST:PORT/PREFIX"
         )
     return store

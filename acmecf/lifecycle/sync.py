@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from acmecf.errors import AcmecfError, DeployError, HookError
 from acmecf.lifecycle.obtain import run_deploy_hooks
 from acmecf.lifecycle.services import Services
-from acmecf.storage.etcd.store import OriginSync, material_digest
 from acmecf.storage.fleet import FleetStore
-from acmecf.storage.model import StoredCertificate
+from acmecf.storage.model import OriginSync, StoredCertificate, material_digest
 
 log = logging.getLogger(__name__)
 

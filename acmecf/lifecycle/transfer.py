@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from acmecf.errors import AcmecfError, CertificateNotFoundError
 from acmecf.settings.table import LETSENCRYPT, LETSENCRYPT_STAGING
 from acmecf.storage.contracts import AccountStore
-from acmecf.storage.etcd.store import material_digest
 from acmecf.storage.files import FileStore
 from acmecf.storage.fleet import FleetStore
-from acmecf.storage.model import StoredAccount, StoredCertificate
+from acmecf.storage.model import StoredAccount, StoredCertificate, material_digest
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from acmecf.storage.etcd.store import EtcdStore
 from acmecf.storage.files import FileStore
 from acmecf.storage.model import (
     BrokenCertificate,
@@ -28,6 +27,9 @@ from acmecf.storage.model import (
     StoredAccount,
     StoredCertificate,
 )
+
+if TYPE_CHECKING:
+    from acmecf.storage.etcd.store import EtcdStore
 
 
 class FleetStore(FileStore):

@@ -33,14 +33,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import json
 import logging
 import os
 import secrets
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -72,8 +70,10 @@ from acmecf.storage.model import (
     CertificateState,
     JournalEntry,
     LiveCertificate,
+    OriginSync,
     StoredAccount,
     StoredCertificate,
+    material_digest,
     state_from_mapping,
     state_to_json,
 )
@@ -83,29 +83,6 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 DEFAULT_LEASE_TTL = 30
 PUBLISH_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class OriginSync:
-    """What an origin last synced of a certificate: the version, its digest, when, and how its
-    deploy hooks went ("ok" or the error)."""
-
-    origin: str
-    name: str
-    version: str
-    digest: str
-    synced_at: str
-    result: str
-
-
-def material_digest(material: CertificateMaterial) -> str:
-    """A digest of a version's public parts (leaf, chain, full chain): equal digests, same
-    version, without reading or decrypting the key (the leaf names the key's public half)."""
-    hashed = hashlib.sha256()
-    for part in (material.cert, material.chain, material.fullchain):
-        hashed.update(len(part).to_bytes(8, "big"))
-        hashed.update(part)
-    return hashed.hexdigest()
 
 
 class EtcdStore:
