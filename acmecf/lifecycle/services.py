@@ -80,7 +80,7 @@ class Services:
         self._apis: dict[str | None, CloudflareApi] = {}
         self._zones: dict[str | None, CloudflareZones] = {}
         self._dns: dict[tuple[str | None, str | None], JournaledProvider] = {}
-        self._propagation: dict[tuple[tuple[str, ...], int | None], PropagationChecker] = {}
+        self._propagation: dict[tuple[object, ...], PropagationChecker] = {}
         self._journal: FileRunJournal | None = None
 
     # --- cancellation ----------------------------------------------------------------------
@@ -191,7 +191,13 @@ class Services:
     # --- DNS and issuers -------------------------------------------------------------------
 
     def propagation(self, settings: CertificateSettings) -> PropagationChecker:
-        key = (settings.dns_resolvers, settings.nameserver_port)
+        key = (
+            settings.dns_resolvers,
+            settings.nameserver_port,
+            settings.dns_check,
+            settings.propagation_settle,
+            settings.propagation_delay,
+        )
         with self._lock:
             if key not in self._propagation:
                 from acmecf.dns.propagation import PropagationChecker
@@ -200,6 +206,9 @@ class Services:
                 self._propagation[key] = PropagationChecker(
                     resolvers=parse_resolvers(settings.dns_resolvers),
                     nameserver_port=settings.nameserver_port or 53,
+                    check=settings.dns_check,
+                    settle=settings.propagation_settle,
+                    fixed_delay=settings.propagation_delay,
                     sleep=self.sleep,
                 )
             return self._propagation[key]

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from acmecf.certificate import self_signed_ca
+from acmecf.pki.authority import self_signed_ca
 from acmecf.sandbox.emulator.envelope import (
     ApiError,
     Reply,
