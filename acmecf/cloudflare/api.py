@@ -1,6 +1,7 @@
 """The one funnel every Cloudflare API request goes through.
 
-`CloudflareApi.call` sends one request through the SDK: within the shared request budget,
+`CloudflareApi.call` sends one request through the SDK: within the run's request budget (which
+also follows the Ratelimit headers of every answer),
 waiting out 429s as Retry-After asks, retrying transient faults (no answer, 5xx) a few times,
 and turning every refusal into a typed CloudflareError with its remedy (cloudflare.hints).
 `pages` is the one paginator. An error the SDK raises that nobody foresaw fails only the
@@ -24,6 +25,7 @@ from acmecf.dns.provider import Zone
 from acmecf.errors import CloudflareError, CloudflareUnreachable
 
 if TYPE_CHECKING:
+    import httpx
     from cloudflare import Cloudflare
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,7 @@ class CloudflareApi:
         waited = 0.0
         transient = 0
         while True:
-            self._budget.acquire()
+            self._budget.acquire(self.credentials.user_key)
             with self._count_lock:
                 self.requests += 1
             try:
@@ -136,6 +138,8 @@ class CloudflareApi:
                     "with --debug and report it)",
                     action=action,
                 ) from err
+            finally:
+                self._budget.release()
 
     def pages(
         self,
@@ -166,7 +170,7 @@ class CloudflareApi:
         with self._client_lock:
             if self._client is None:
                 import httpx
-                from cloudflare import Cloudflare
+                from cloudflare import Cloudflare, DefaultHttpxClient
 
                 creds = self.credentials
                 client = Cloudflare(
@@ -176,6 +180,8 @@ class CloudflareApi:
                     base_url=self.base_url,
                     max_retries=0,  # retries and 429 waits are ours: see call()
                     timeout=httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT),
+                    # Every answer's Ratelimit headers feed the budget.
+                    http_client=DefaultHttpxClient(event_hooks={"response": [self._observe]}),
                 )
                 # The SDK fills every credential left as None from CLOUDFLARE_* variables and
                 # then sends X-Auth-Email in preference to the token. Pin exactly ours.
@@ -185,6 +191,12 @@ class CloudflareApi:
                 client.user_service_key = None
                 self._client = client
             return self._client
+
+    def _observe(self, response: httpx.Response) -> None:
+        headers = response.headers
+        self._budget.observe(
+            self.credentials.user_key, headers.get("ratelimit"), headers.get("ratelimit-policy")
+        )
 
 
 def retry_after(header: str | None) -> float:
