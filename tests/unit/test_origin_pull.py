@@ -17,10 +17,8 @@ from acmecf.cloudflare.origin_pulls import OriginPullCertificate
 from acmecf.dns.provider import Zone
 from acmecf.errors import CertificateError, OriginPullError
 from acmecf.origin.pulls import (
-    DeployWait,
-    others_on,
-    wait_until_active,
     SHARED_CA_SHA256,
+    DeployWait,
     check_shared_ca,
     client_certificates_due,
     create_private_ca,
@@ -28,8 +26,10 @@ from acmecf.origin.pulls import (
     fingerprint,
     issue_client_certificate,
     new_client_certificate,
+    others_on,
     save_client_certificate,
     shared_ca_pem,
+    wait_until_active,
     write_shared_ca,
 )
 from acmecf.storage.files import FileStore
