@@ -454,8 +454,8 @@ def renew_client_certificates(
     change), uploaded where the old one was used (zone level and every host name), waited for
     until Cloudflare reports it active (`wait`), then saved, then the old upload deleted: the
     edge never lacks a certificate the origin accepts. `api_for(credentials_file)` gives the
-    API client for the credentials the zone was set up with. One zone's failure does not stop the others; it is
-    returned with its error, and the old certificate stays in use.
+    API client for the credentials the zone was set up with. One zone's failure does not stop
+    the others; it is returned with its error, and the old certificate stays in use.
     """
     from acmecf.cloudflare.origin_pulls import CloudflareOriginPulls
 
