@@ -235,7 +235,8 @@ class PropagationChecker:
         settle: float | None = None,
     ) -> None:
         """Return once every server (as `check` says) serves every expected value and the
-        settle time (`settle`, else the checker's) has passed.
+        settle time (`settle`, else the checker's) has passed; with `check="none"`, after the
+        fixed delay (plus `settle` when given).
 
         Raises PropagationError after `timeout` seconds naming a server and the value it
         still lacks, or after the first round when no server answered at all.
@@ -243,10 +244,11 @@ class PropagationChecker:
         wanted = list(records)
         if not wanted:
             return
-        pause = self.settle if settle is None else settle
         if self.check == CHECK_NONE:
-            self._wait_fixed(self.fixed_delay + pause)
+            # The fixed delay is the whole guess; only a retry's longer settle adds to it.
+            self._wait_fixed(self.fixed_delay + (settle or 0.0))
             return
+        pause = self.settle if settle is None else settle
         servers = self._servers(wanted)
         self._poll(wanted, servers, timeout)
         if pause > 0:

@@ -84,10 +84,11 @@ def test_names_in_two_zones(acmecf: Acmecf, sandbox: Sandbox, pebble_root: Path)
         r.path.split("/dns_records")[0] for r in sandbox.emulator.requests if r.method == "POST"
     }
     assert len(zone_paths) == 2
-    zone_lists = [
+    zone_lookups = [
         r for r in sandbox.emulator.requests if r.method == "GET" and r.path.endswith("/zones")
     ]
-    assert len(zone_lists) == 1, "zones are looked up once per run"
+    assert all(r.query.get("name") for r in zone_lookups), "found by name, not listed"
+    assert len(zone_lookups) == 4, "shop.<zone>, then <zone>: once each per run"
     assert challenge_records(sandbox) == []
 
 

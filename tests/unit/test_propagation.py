@@ -268,7 +268,7 @@ def test_no_check_waits_the_fixed_delay_and_asks_nothing(caplog: pytest.LogCaptu
     )  # fmt: skip
     checker.wait([ExpectedRecord("_acme-challenge.example.com", "v", "example.com")])
     assert network.queries == []
-    assert sum(clock.sleeps) == 30.0 and max(clock.sleeps) <= 10.0
+    assert sum(clock.sleeps) == 25.0 and max(clock.sleeps) <= 10.0
     assert any("left" in r.getMessage() for r in caplog.records), "progress while waiting"
 
 
