@@ -57,7 +57,7 @@ def test_with_2000_zones_a_name_costs_at_most_3_zone_calls(emulator: CloudflareE
 
 
 def test_a_zone_that_is_not_active_does_not_count(emulator: CloudflareEmulator) -> None:
-    with pytest.raises(ZoneNotFoundError, match="no active Cloudflare zone for www.pending"):
+    with pytest.raises(ZoneNotFoundError, match=r"no active Cloudflare zone for www\.pending"):
         CloudflareZones(api_for(emulator)).zone_for("www.pending.example")
     assert [z.name for z in CloudflareZones(api_for(emulator)).visible()] == [
         "example.com",
