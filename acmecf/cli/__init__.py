@@ -5,7 +5,13 @@ lazily, inside its commands.
 """
 
 import acmecf.cli.certbot  # noqa: F401  (registers import-certbot)
-from acmecf.cli import accounts, certificates, origin, sandbox  # noqa: F401  (registers the commands)
+from acmecf.cli import (  # noqa: F401  (registers the commands)
+    accounts,
+    certificates,
+    inventory,
+    origin,
+    sandbox,
+)
 from acmecf.cli.base import cli, main
 
 __all__ = ["cli", "main"]

@@ -32,6 +32,7 @@ from acmecf.cli.options import (
     run_options_from,
     stored_setting_options,
 )
+from acmecf.cli.report import Progress, print_outcome, records_left_text, summary_line
 
 if TYPE_CHECKING:
     from acmecf.lifecycle.obtain import Outcome
@@ -127,11 +128,13 @@ def issue(ctx: click.Context, /, **kwargs: Any) -> None:
 def _issue(options: IssueOptions) -> None:
     from acmecf.errors import AcmecfError, CertificateNotFoundError
     from acmecf.issuers.origin_ca import request_type_for
+    from acmecf.settings import config_file
     from acmecf.settings.table import ISSUER_ORIGIN_CA, defaults, merge
     from acmecf.storage.model import CertificateState, StoredCertificate
 
     store = options.common.store()
     store.prepare()
+    global_config = config_file.load(store)
     certificates: list[StoredCertificate] = []
     for cert_name, names in options.wanted:
         try:
@@ -139,7 +142,11 @@ def _issue(options: IssueOptions) -> None:
         except CertificateNotFoundError:
             existing = None
         # Options given now replace the stored ones; the others keep their stored values.
-        base = existing.settings if existing is not None else defaults(cert_name, names)
+        base = (
+            existing.settings
+            if existing is not None
+            else merge(defaults(cert_name, names), global_config.defaults)
+        )
         layer: dict[str, Any] = dict(options.given)
         layer["names"] = names
         if options.server_given or existing is None:
@@ -157,17 +164,15 @@ def _issue(options: IssueOptions) -> None:
     log.debug("Cloudflare API calls: %d", services.cloudflare_api_calls())
     records_left = services.cleanup_report.left
     if len(certificates) > 1:
-        failed = [o.cert_name for o in outcomes if not o.ok]
-        if failed or records_left:
-            raise AcmecfError(
-                _failure_line(len(failed), len(certificates), failed, records_left, "certificates")
-            )
+        line = summary_line(outcomes, records_left=records_left, what="certificates")
+        if line:
+            raise AcmecfError(line)
         return
     outcome = outcomes[0]
     certificate = certificates[0]
     if outcome.error is not None:
         if records_left:
-            raise AcmecfError(f"{outcome.error}; {_records_left_text(records_left)}")
+            raise AcmecfError(f"{outcome.error}; {records_left_text(records_left)}")
         raise outcome.error
     issued = outcome.issued
     assert issued is not None
@@ -185,18 +190,18 @@ def _issue(options: IssueOptions) -> None:
             from acmecf.issuers.origin_ca import TRUST_NOTE
 
             say(TRUST_NOTE)
-    for warning in outcome.warnings:
-        say(f"warning: {warning}", err=True)
-    if outcome.hook_errors:
+    problems = [*outcome.hook_errors, *outcome.warnings]
+    if problems:
         from acmecf.errors import HookError
 
-        errors = outcome.hook_errors
+        for extra in problems[1:]:
+            say(f"{certificate.name} is live, but {extra}", err=True)
         raise HookError(
-            f"{certificate.name} is live, but {errors[0]}"
-            + (f" (and {len(errors) - 1} more hook failures)" if len(errors) > 1 else "")
+            f"{certificate.name} is live, but {problems[0]}"
+            + (f" (and {len(problems) - 1} more problems, above)" if len(problems) > 1 else "")
         )
     if records_left:
-        raise AcmecfError(f"{certificate.name} is live, but {_records_left_text(records_left)}")
+        raise AcmecfError(f"{certificate.name} is live, but {records_left_text(records_left)}")
 
 
 def _services(store: FileStore, run: RunOptions) -> Services:
@@ -274,26 +279,6 @@ def _requested_certificates(kwargs: Mapping[str, Any]) -> list[tuple[str, tuple[
     if not wanted:
         raise UsageError(f"--batch {batch} names no certificate")
     return wanted
-
-
-def _records_left_text(records: list[str]) -> str:
-    count = len(records)
-    return (
-        f"{count} challenge record{'s' * (count != 1)} could not be removed ({records[0]}"
-        f"{' ...' if count > 1 else ''}): they are in the journal, and the next acmecf run "
-        "removes them"
-    )
-
-
-def _failure_line(
-    failures: int, total: int, names: list[str], records_left: list[str], what: str
-) -> str:
-    parts = []
-    if failures:
-        parts.append(f"{failures} of {total} {what} failed: {', '.join(names)} (see above)")
-    if records_left:
-        parts.append(_records_left_text(records_left))
-    return "; ".join(parts)
 
 
 # --- acmecf renew ----------------------------------------------------------------------------
@@ -417,19 +402,14 @@ def _renew(options: RenewOptions) -> None:
     if interrupts.interrupted():
         raise Interrupted("interrupted")
     _print_report(report, options)
-    failed = [o.cert_name for o in report.outcomes if not o.ok]
-    failed += [name for name, _ in report.errors]
-    failed += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
-    total = len(report.outcomes) + len(report.errors)
-    if failed or report.hook_errors or report.records_left:
-        if not failed and report.hook_errors:
-            raise AcmecfError(
-                f"a {'pre' if not report.outcomes else 'post'}-hook failed (see above)"
-                + (f"; {_records_left_text(report.records_left)}" if report.records_left else "")
-            )
-        raise AcmecfError(
-            _failure_line(len(failed), total, failed, report.records_left, "renewals")
-        )
+    errors = [name for name, _ in report.errors]
+    errors += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
+    hooks = ["the post-hook" if report.outcomes else "the pre-hook" for _ in report.hook_errors]
+    line = summary_line(
+        report.outcomes, errors=errors, hook_failures=hooks, records_left=report.records_left
+    )
+    if line:
+        raise AcmecfError(line)
 
 
 def _print_report(report: RenewReport, options: RenewOptions) -> None:
@@ -452,206 +432,3 @@ def _print_report(report: RenewReport, options: RenewOptions) -> None:
     if not report.outcomes and not report.errors and options.common.verbose:
         count = len(report.not_due)
         say(f"nothing due ({count} certificate{'s' * (count != 1)} checked)")
-
-
-def print_outcome(outcome: Outcome, *, dry_run: bool, quiet: bool, verb: str = "renewed") -> None:
-    """One line per certificate: renewed/issued (stdout) or failed, with the reason (stderr)."""
-    if outcome.skipped is not None:
-        if not quiet:
-            say(f"skipped {outcome.cert_name}: {outcome.skipped}")
-        return
-    if outcome.issued is not None and not quiet:
-        shown = f"would be {verb} (dry run)" if dry_run else verb
-        say(
-            f"{shown} {outcome.cert_name}: valid until "
-            f"{outcome.issued.chain.not_after:%Y-%m-%d %H:%M} UTC"
-        )
-    elif outcome.issued is None and outcome.version is not None and not quiet:
-        say(f"deployed {outcome.cert_name}: version {outcome.version} went live in a run that died")
-    if outcome.error is not None:
-        say(f"failed {outcome.cert_name}: {outcome.error}", err=True)
-    for warning in outcome.warnings:
-        say(f"warning: {outcome.cert_name}: {warning}", err=True)
-    for hook_error in outcome.hook_errors:
-        prefix = "it is live, but " if outcome.version or outcome.issued else ""
-        say(f"failed {outcome.cert_name}: {prefix}{hook_error}", err=True)
-
-
-class Progress:
-    """A status line on a terminal (rewritten in place); nothing when output goes to a log."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self.shown = False
-
-    def show(self, text: str) -> None:
-        if self.enabled and text:
-            click.echo(f"\r{text}\x1b[K", err=True, nl=False)
-            self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            click.echo("\r\x1b[K", err=True, nl=False)
-            self.shown = False
-
-
-# --- acmecf list -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ListOptions:
-    common: Common
-    as_json: bool
-    prometheus_file: Path | None
-
-
-@cli.command("list", epilog=EXIT_CODES)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-@click.option(
-    "--prometheus",
-    "prometheus_file",
-    metavar="FILE",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write node_exporter textfile metrics (expiry, last renewal result) to FILE, "
-    "atomically.",
-)
-@common_options
-def list_certificates(**kwargs: Any) -> None:
-    """List the certificates acmecf manages, with expiry and next renewal.
-
-    A certificate whose stored file cannot be read is listed as broken, with the reason.
-
-    \b
-    Examples:
-      acmecf list
-      acmecf list --json | jq '.[] | select(.days_left < 14)'
-      acmecf list --quiet --prometheus /var/lib/prometheus/node-exporter/acmecf.prom
-    """
-    run_command(
-        _list, kwargs, lambda common, kw: ListOptions(common, kw["as_json"], kw["prometheus_file"])
-    )
-
-
-def _list(options: ListOptions) -> None:
-    import datetime
-    import json
-
-    from acmecf.lifecycle.schedule import next_renewal
-
-    store = options.common.store()
-    if options.prometheus_file:
-        from acmecf.monitoring.metrics import write_metrics
-
-        write_metrics(store, options.prometheus_file)
-        if options.common.quiet:
-            return
-    now = datetime.datetime.now(datetime.UTC)
-    certificates, broken = store.load_all()
-    rows: list[dict[str, Any]] = []
-    for certificate in certificates:
-        state = certificate.state
-        upcoming = next_renewal(state)
-        days_left = None
-        if state.not_after is not None:
-            days_left = round((state.not_after - now).total_seconds() / 86400, 1)
-        rows.append(
-            {
-                "name": certificate.name,
-                "domains": list(certificate.settings.names),
-                "key_type": certificate.settings.key_type,
-                "server": certificate.settings.server,
-                "not_after": state.not_after.isoformat() if state.not_after else None,
-                "days_left": days_left,
-                "next_renewal": upcoming.isoformat() if upcoming else None,
-                "renewal_basis": "ari" if state.ari_renew_at else "lifetime",
-                "last_result": state.last_result,
-                "last_attempt": state.last_attempt.isoformat() if state.last_attempt else None,
-                "live_dir": str(store.live_paths(certificate.name).directory),
-            }
-        )
-    for entry in broken:
-        rows.append({"name": entry.name, "broken": entry.error})
-    rows.sort(key=lambda row: row["name"])
-    if options.as_json:
-        say(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        say(f"no certificates in {store.config_dir}")
-        return
-    header = ("NAME", "DOMAINS", "KEY", "EXPIRES (UTC)", "DAYS", "NEXT RENEWAL", "LAST RESULT")
-    table: list[tuple[str, ...]] = [header]
-    for row in rows:
-        if "broken" in row:
-            table.append(
-                (row["name"], "-", "-", "-", "-", "-", _shorten("BROKEN: " + row["broken"], 80))
-            )
-            continue
-        table.append(
-            (
-                row["name"],
-                " ".join(row["domains"]),
-                row["key_type"],
-                (row["not_after"] or "-")[:16].replace("T", " "),
-                "-" if row["days_left"] is None else f"{row['days_left']:.0f}",
-                (row["next_renewal"] or "-")[:16].replace("T", " ")
-                + (" (ARI)" if row["renewal_basis"] == "ari" else ""),
-                _shorten(row["last_result"] or "-"),
-            )
-        )
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    for line in table:
-        say("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
-
-
-def _shorten(text: str, width: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-cli.add_command(list_certificates, "certificates")
-
-
-# --- acmecf delete ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeleteOptions:
-    common: Common
-    cert_name: str
-    yes: bool
-
-
-@cli.command(epilog=EXIT_CODES)
-@click.option("--cert-name", required=True, type=CERT_NAME, help="The certificate to delete.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
-@common_options
-def delete(**kwargs: Any) -> None:
-    """Delete a certificate: its live files, every old version and its renewal settings.
-
-    Web servers that point at its files will fail to start afterwards; the certificate
-    itself stays valid at the CA until it expires.
-
-    \b
-    Example:
-      acmecf delete --cert-name old.example.com --yes
-    """
-    run_command(
-        _delete, kwargs, lambda common, kw: DeleteOptions(common, kw["cert_name"], kw["yes"])
-    )
-
-
-def _delete(options: DeleteOptions) -> None:
-    from acmecf.cli.prompts import confirm
-
-    store = options.common.store()
-    name = options.cert_name
-    certificate = store.load(name)
-    if not options.yes:
-        confirm(
-            f"Delete {name} ({', '.join(certificate.settings.names)}) and all its files?",
-            refuse=f"refusing to delete {name} without confirmation: pass --yes",
-        )
-    with store.lock(name):
-        store.delete(name)
-    if not options.common.quiet:
-        say(f"deleted {name}")

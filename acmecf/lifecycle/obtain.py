@@ -193,9 +193,10 @@ def state_after_issue(
     deployed: str | None,
 ) -> CertificateState:
     """The state of a certificate whose new version `version` just went live."""
+    from acmecf.lifecycle.schedule import apply_renewal_info
     from acmecf.pki.chain import ari_certificate_id
 
-    return CertificateState(
+    state = CertificateState(
         not_before=issued.chain.not_before,
         not_after=issued.chain.not_after,
         ari_id=ari_certificate_id(issued.chain.leaf) if issued.renewal_info_url else None,
@@ -206,13 +207,20 @@ def state_after_issue(
         version=version,
         deployed_version=deployed,
     )
+    if issued.renewal_info is not None:
+        reply, retry_after = issued.renewal_info
+        try:
+            state = apply_renewal_info(state, reply, retry_after, moment)
+        except (KeyError, TypeError, ValueError) as err:
+            log.info("the CA's renewal information is unreadable (%s); renew asks again", err)
+    return state
 
 
 def _save_state(certificate: StoredCertificate, services: Services, outcome: Outcome) -> None:
     try:
         services.store.save(certificate)
     except AcmecfError as err:
-        message = f"the new certificate is live, but its state was not recorded: {err}"
+        message = f"its state was not recorded (the next run records it): {err}"
         log.warning("%s: %s", certificate.name, message)
         outcome.warnings.append(message)
 

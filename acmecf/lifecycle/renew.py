@@ -100,10 +100,7 @@ def renew_due(
     if nothing_to_do and store.journal.empty():
         report.not_due = list(decisions.items())
         return report
-    if random_sleep > 0 and not nothing_to_do:
-        delay = random.uniform(0, random_sleep)
-        log.info("sleeping %.0fs before renewing (--random-sleep)", delay)
-        sleep(delay)
+    store.prepare()  # a planted link or a foreign directory stops the run before any order
     services = services_factory()
     try:
         _renew(
@@ -118,6 +115,8 @@ def renew_due(
             pre_hook=pre_hook,
             post_hook=post_hook,
             on_outcome=on_outcome,
+            random_sleep=random_sleep,
+            sleep=sleep,
         )
     finally:
         services.close()
@@ -138,6 +137,8 @@ def _renew(
     pre_hook: str | None,
     post_hook: str | None,
     on_outcome: Callable[[Outcome, int, int], None],
+    random_sleep: float,
+    sleep: Callable[[float], None],
 ) -> None:
     from acmecf.lifecycle.leftovers import remove_leftovers
 
@@ -168,6 +169,10 @@ def _renew(
         report.client_renewals = _renew_client_certificates(store, services, selection, now())
     if not due:
         return
+    if random_sleep > 0:  # only before orders: renewal information and cleanups go at once
+        delay = random.uniform(0, random_sleep)
+        log.info("sleeping %.0fs before renewing (--random-sleep)", delay)
+        sleep(delay)
     if pre_hook:
         from acmecf.lifecycle.hooks import Hook, run_hook
 

@@ -152,9 +152,27 @@ class FileStore:
         finally:
             current.close()
 
+    INTERNAL = (
+        "renewal",
+        "archive",
+        "live",
+        "accounts",
+        "locks",
+        "journal",
+        "hooks",
+        "origin-pull",
+    )
+
     def prepare(self) -> None:
-        """Create the configuration directory (0700) if it is missing; check it."""
-        self.root().close()
+        """Create the configuration directory (0700) if it is missing, and check it and every
+        directory acmecf keeps in it (no link, nobody else's, not writable by others), before
+        a run does anything it could not take back (such as ordering a certificate)."""
+        with self.directory() as root:
+            assert root is not None
+            for name in self.INTERNAL:
+                child = root.maybe_child(name)
+                if child is not None:
+                    child.close()
 
     def check_free_space(self, needed: int = MIN_FREE_BYTES) -> None:
         """Raise StoreError when the configuration directory's file system is (nearly) full, so

@@ -1,0 +1,173 @@
+"""Commands that look at and remove stored certificates: list (certificates) and delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from acmecf.cli.base import EXIT_CODES, Common, cli, common_options, run_command, say
+from acmecf.cli.options import CERT_NAME
+
+# --- acmecf list -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListOptions:
+    common: Common
+    as_json: bool
+    prometheus_file: Path | None
+
+
+@cli.command("list", epilog=EXIT_CODES)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--prometheus",
+    "prometheus_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write node_exporter textfile metrics (expiry, last renewal result) to FILE, "
+    "atomically.",
+)
+@common_options
+def list_certificates(**kwargs: Any) -> None:
+    """List the certificates acmecf manages, with expiry and next renewal.
+
+    A certificate whose stored file cannot be read is listed as broken, with the reason.
+
+    \b
+    Examples:
+      acmecf list
+      acmecf list --json | jq '.[] | select(.days_left < 14)'
+      acmecf list --quiet --prometheus /var/lib/prometheus/node-exporter/acmecf.prom
+    """
+    run_command(
+        _list, kwargs, lambda common, kw: ListOptions(common, kw["as_json"], kw["prometheus_file"])
+    )
+
+
+def _list(options: ListOptions) -> None:
+    import datetime
+    import json
+
+    from acmecf.lifecycle.schedule import next_renewal
+
+    store = options.common.store()
+    if options.prometheus_file:
+        from acmecf.monitoring.metrics import write_metrics
+
+        write_metrics(store, options.prometheus_file)
+        if options.common.quiet:
+            return
+    now = datetime.datetime.now(datetime.UTC)
+    certificates, broken = store.load_all()
+    rows: list[dict[str, Any]] = []
+    for certificate in certificates:
+        state = certificate.state
+        upcoming = next_renewal(state)
+        days_left = None
+        if state.not_after is not None:
+            days_left = round((state.not_after - now).total_seconds() / 86400, 1)
+        rows.append(
+            {
+                "name": certificate.name,
+                "domains": list(certificate.settings.names),
+                "key_type": certificate.settings.key_type,
+                "server": certificate.settings.server,
+                "not_after": state.not_after.isoformat() if state.not_after else None,
+                "days_left": days_left,
+                "next_renewal": upcoming.isoformat() if upcoming else None,
+                "renewal_basis": "ari" if state.ari_renew_at else "lifetime",
+                "last_result": state.last_result,
+                "last_attempt": state.last_attempt.isoformat() if state.last_attempt else None,
+                "live_dir": str(store.live_paths(certificate.name).directory),
+            }
+        )
+    for entry in broken:
+        rows.append({"name": entry.name, "broken": entry.error})
+    rows.sort(key=lambda row: row["name"])
+    if options.as_json:
+        say(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        say(f"no certificates in {store.config_dir}")
+        return
+    header = ("NAME", "DOMAINS", "KEY", "EXPIRES (UTC)", "DAYS", "NEXT RENEWAL", "LAST RESULT")
+    table: list[tuple[str, ...]] = [header]
+    for row in rows:
+        if "broken" in row:
+            table.append(
+                (row["name"], "-", "-", "-", "-", "-", _shorten("BROKEN: " + row["broken"], 80))
+            )
+            continue
+        table.append(
+            (
+                row["name"],
+                " ".join(row["domains"]),
+                row["key_type"],
+                (row["not_after"] or "-")[:16].replace("T", " "),
+                "-" if row["days_left"] is None else f"{row['days_left']:.0f}",
+                (row["next_renewal"] or "-")[:16].replace("T", " ")
+                + (" (ARI)" if row["renewal_basis"] == "ari" else ""),
+                _shorten(row["last_result"] or "-"),
+            )
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        say("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+def _shorten(text: str, width: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+cli.add_command(list_certificates, "certificates")
+
+
+# --- acmecf delete ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeleteOptions:
+    common: Common
+    cert_name: str
+    yes: bool
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("--cert-name", required=True, type=CERT_NAME, help="The certificate to delete.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
+@common_options
+def delete(**kwargs: Any) -> None:
+    """Delete a certificate: its live files, every old version and its renewal settings.
+
+    Web servers that point at its files will fail to start afterwards; the certificate
+    itself stays valid at the CA until it expires.
+
+    \b
+    Example:
+      acmecf delete --cert-name old.example.com --yes
+    """
+    run_command(
+        _delete, kwargs, lambda common, kw: DeleteOptions(common, kw["cert_name"], kw["yes"])
+    )
+
+
+def _delete(options: DeleteOptions) -> None:
+    from acmecf.cli.prompts import confirm
+
+    store = options.common.store()
+    name = options.cert_name
+    certificate = store.load(name)
+    if not options.yes:
+        confirm(
+            f"Delete {name} ({', '.join(certificate.settings.names)}) and all its files?",
+            refuse=f"refusing to delete {name} without confirmation: pass --yes",
+        )
+    with store.lock(name):
+        store.delete(name)
+    if not options.common.quiet:
+        say(f"deleted {name}")
