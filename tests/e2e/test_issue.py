@@ -188,7 +188,7 @@ def test_a_dns_edit_only_token_works_with_zone_id(
 def test_an_unknown_zone_fails_before_anything_is_ordered(acmecf: Acmecf, sandbox: Sandbox) -> None:
     result = acmecf.issue("www.example.com", "www.not-in-account.org")
     assert result.code == 1
-    assert "no Cloudflare zone for _acme-challenge.www.not-in-account.org" in result.stderr
+    assert "no active Cloudflare zone for _acme-challenge.www.not-in-account.org" in result.stderr
     assert not [r for r in sandbox.emulator.requests if r.method == "POST"]
     assert not (acmecf.config_dir / "live").exists()
 
