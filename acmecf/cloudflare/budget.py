@@ -109,6 +109,16 @@ class RequestBudget:
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + seconds)
 
+    def wait_unblocked(self) -> None:
+        """Return once no 429 holds requests back (called right before each request goes on
+        the wire, so one counted before a 429 arrived still waits out its Retry-After)."""
+        while True:
+            with self._lock:
+                wait = self._blocked_until - self._clock()
+            if wait <= 0:
+                return
+            self._sleep(wait)
+
     def observe(self, key: str, ratelimit: str | None, policy: str | None) -> None:
         """Follow the `Ratelimit` and `Ratelimit-Policy` headers of an answer to the
         credentials `key` (called before `release` of its request). Unreadable headers are

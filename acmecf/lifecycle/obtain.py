@@ -114,6 +114,7 @@ def _obtain_locked(
                 preferred_chain=settings.preferred_chain,
                 must_staple=settings.must_staple,
                 propagation_timeout=settings.propagation_timeout,
+                validation_timeout=settings.validation_timeout,
             )
         )
     except AcmecfError as err:

@@ -207,8 +207,7 @@ def _renew(
 
 def with_environment(certificate: StoredCertificate, services: Services) -> StoredCertificate:
     """`certificate` with the settings the environment overrides (environment > stored)."""
-    from acmecf.errors import UsageError
-    from acmecf.settings.table import SettingError
+    from acmecf.errors import SettingError, UsageError
 
     try:
         overrides = environment_overrides(services.environment)

@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from acmecf.errors import StoredFileError
-from acmecf.settings.table import BY_NAME, SettingError
+from acmecf.errors import SettingError, StoredFileError
+from acmecf.settings.table import BY_NAME
 
 FILE_NAME = "acmecf.toml"
 FORMAT_VERSION = 1

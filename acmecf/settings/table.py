@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from acmecf.errors import SettingError
 from acmecf.settings.values import (
     check_https_url,
     check_printable,
@@ -327,6 +328,13 @@ SETTINGS: tuple[Setting, ...] = (
         "--propagation-delay",
     ),
     Setting(
+        "validation_timeout",
+        Seconds(),
+        300.0,
+        "Give up when the CA has not validated the names and issued the certificate by then.",
+        "--validation-timeout",
+    ),
+    Setting(
         "issuer",
         Choice(ISSUERS),
         ISSUER_ACME,
@@ -408,6 +416,7 @@ class CertificateSettings:
     dns_check: str = "authoritative"
     propagation_settle: float = PROPAGATION_SETTLE
     propagation_delay: float = PROPAGATION_DELAY
+    validation_timeout: float = 300.0
     issuer: str = ISSUER_ACME
     reuse_key: bool = False
     preferred_chain: str | None = None
@@ -415,15 +424,6 @@ class CertificateSettings:
     must_staple: bool = False
     deploy_hooks: tuple[str, ...] = ()
     failure_hooks: tuple[str, ...] = ()
-
-
-class SettingError(ValueError):
-    """A value does not fit its setting: `key` names it as the source spells it."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
 
 
 def settings_from_mapping(cert_name: str, tables: Mapping[str, Any]) -> CertificateSettings:

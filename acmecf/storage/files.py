@@ -42,12 +42,13 @@ from urllib.parse import urlsplit
 from acmecf.errors import (
     CertificateNotFoundError,
     LockedError,
+    SettingError,
     StoredFileError,
     StoreError,
     UnsafePathError,
 )
 from acmecf.names import check_cert_name
-from acmecf.settings.table import SettingError, settings_from_mapping, to_mapping
+from acmecf.settings.table import settings_from_mapping, to_mapping
 from acmecf.storage import toml_text
 from acmecf.storage.model import (
     BrokenCertificate,

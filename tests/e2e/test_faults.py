@@ -156,10 +156,12 @@ def test_a_second_signal_stops_at_once_and_the_next_run_removes_the_records(
 def test_deletes_that_keep_failing_are_reported_and_cleaned_up_by_the_next_run(
     acmecf: Acmecf, sandbox: Sandbox, lagging: None
 ) -> None:
-    process = start(acmecf, "issue", "--agree-tos", "-d", "outage.example.com")
+    process = start(
+        acmecf, "issue", "--agree-tos", "-d", "outage.example.com", ACMECF_CLEANUP_PATIENCE="15"
+    )
     wait_for(lambda: challenge_records(sandbox))
     sandbox.emulator.set_faults(errors=1.0, statuses=(502, 503))
-    _, stderr = process.communicate(timeout=400)
+    _, stderr = process.communicate(timeout=120)
     sandbox.emulator.set_faults()
     assert process.returncode == 1, stderr
     assert stderr.strip().splitlines()[-1] == (

@@ -136,7 +136,7 @@ def test_an_unexpected_sdk_error_fails_only_its_own_request_in_one_line(
     with pytest.raises(CloudflareError) as caught:
         api.call(missing_endpoint, action="listing something", zone=None)
     message = str(caught.value)
-    assert message.startswith("unexpected error from the Cloudflare SDK while listing something")
+    assert message.startswith("the Cloudflare SDK could not handle listing something")
     assert "AttributeError" in message and "5.x" in message and "\n" not in message
     # The client goes on working for the next request.
     assert CloudflareZones(api).zone_for("www.example.com").name == "example.com"
