@@ -97,7 +97,7 @@ COMMAND = CommandType()
 
 
 def _stored_option(setting: Any) -> Callable[[F], F]:
-    from acmecf.settings.table import Choice, Command, Flag, Port, Seconds, Strings
+    from acmecf.settings.table import Choice, Command, Count, Days, Flag, Port, Seconds, Strings
 
     kind = setting.kind
     item = kind.item if isinstance(kind, Strings) else kind
@@ -118,6 +118,15 @@ def _stored_option(setting: Any) -> Callable[[F], F]:
         options["type"] = click.Choice(kind.choices)
         options["default"] = setting.default
         options["show_default"] = True
+    elif isinstance(kind, Count):
+        options["type"] = click.IntRange(kind.minimum, kind.maximum)
+        options["metavar"] = kind.metavar
+        options["default"] = setting.default
+        options["show_default"] = True
+    elif isinstance(kind, Days):
+        options["type"] = click.Choice(kind.choices)
+        options["default"] = str(setting.default)
+        options["show_default"] = True
     elif isinstance(kind, Port):
         options["type"] = click.IntRange(1, 65535)
         options["metavar"] = "PORT"
@@ -130,7 +139,7 @@ def _stored_option(setting: Any) -> Callable[[F], F]:
         options["metavar"] = kind.metavar
     if setting.name == "ca_bundle":
         options["type"] = PEM_FILE
-    elif setting.name == "credentials_file":
+    elif setting.name in ("credentials_file", "pkcs12_password_file"):
         options["type"] = click.Path(dir_okay=False, resolve_path=True)
     return click.option(*declarations, **options)
 
@@ -158,20 +167,26 @@ def stored_setting_options(function: F) -> F:
     return function
 
 
-def given_settings(ctx: click.Context, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The stored settings given on the command line or through their environment variable,
-    checked against the settings table; UsageError naming the flag otherwise."""
+def given_settings(
+    ctx: click.Context, kwargs: Mapping[str, Any], *, environment: bool = True
+) -> dict[str, Any]:
+    """The stored settings given on the command line or (with `environment`) through their
+    environment variable, checked against the settings table; UsageError naming the flag
+    otherwise."""
     from click.core import ParameterSource
 
     from acmecf.errors import UsageError
     from acmecf.settings.table import SETTINGS, Strings
 
+    sources = {ParameterSource.COMMANDLINE}
+    if environment:
+        sources.add(ParameterSource.ENVIRONMENT)
     given: dict[str, Any] = {}
     for setting in SETTINGS:
         if setting.flag is None:
             continue
         source = ctx.get_parameter_source(setting.name)
-        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+        if source not in sources:
             continue
         value = kwargs[setting.name]
         flag = setting.flag.split("/")[0]
@@ -179,7 +194,7 @@ def given_settings(ctx: click.Context, kwargs: Mapping[str, Any]) -> dict[str, A
             if isinstance(setting.kind, Strings):
                 value = tuple(setting.kind.item.parse(str(v)) for v in value)
             elif value is not None and not isinstance(value, bool | int | float):
-                value = setting.kind.parse(str(value))
+                value = setting.kind.parse_text(str(value))
         except ValueError as err:
             raise UsageError(f"invalid {flag}: {err}") from err
         given[setting.name] = value

@@ -90,9 +90,9 @@ def test_the_settings_of_a_new_certificate_exist_before_its_live_link(
     seen: list[list[str]] = []
     real_publish = FileStore.publish
 
-    def publish(self: FileStore, name: str, material: Any) -> str:
+    def publish(self: FileStore, name: str, material: Any, files: Any = None) -> str:
         seen.append(self.names())
-        return real_publish(self, name, material)
+        return real_publish(self, name, material, files)
 
     monkeypatch.setattr(FileStore, "publish", publish)
     obtain(stored("a.example.com", tmp_path), FakeServices(store, FakeIssuer(ca, {})))
