@@ -406,6 +406,28 @@ class SafeDir:
             raise store_error(self.path / name, err, "create") from err
         return True
 
+    def create_file(self, name: str, mode: int = 0o600) -> int:
+        """A descriptor for writing the new file `name` (created `mode`, appended to; never
+        through a link; FileExistsError when something of that name is there)."""
+        check_component(name)
+        try:
+            fd = os.open(
+                name,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC,
+                mode,
+                dir_fd=self._fd,
+            )
+        except FileExistsError:
+            raise
+        except OSError as err:
+            raise store_error(self.path / name, err, "create") from err
+        try:
+            os.fchmod(fd, mode)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+
     def open_lock_file(self, name: str) -> int:
         """A descriptor of the lock file `name` (created 0600, never through a link)."""
         check_component(name)
