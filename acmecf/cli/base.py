@@ -275,9 +275,7 @@ def setup_logging(
     handler.addFilter(RedactingFilter())
     level = logging.DEBUG if (debug or verbose) else logging.WARNING if quiet else logging.INFO
     handler.addFilter(
-        Threshold(
-            level, logging.DEBUG if debug else logging.WARNING, excluded=(OUTPUT_LOGGER,)
-        )
+        Threshold(level, logging.DEBUG if debug else logging.WARNING, excluded=(OUTPUT_LOGGER,))
     )
     if debug:
         handler.setFormatter(

@@ -142,6 +142,7 @@ def issue(ctx: click.Context, /, **kwargs: Any) -> None:
 
 
 def _issue(options: IssueOptions) -> None:
+    from acmecf.cli.reconfigure import check_settings
     from acmecf.errors import AcmecfError, CertificateNotFoundError
     from acmecf.issuers.origin_ca import request_type_for
     from acmecf.settings import config_file
@@ -170,6 +171,8 @@ def _issue(options: IssueOptions) -> None:
         settings = merge(base, layer)
         if settings.issuer == ISSUER_ORIGIN_CA:
             request_type_for(settings.key_type)  # refuse a key type it cannot sign, before any call
+        for warning in check_settings(settings):  # key group, PKCS#12 password (cli.reconfigure)
+            say(f"warning: {warning}", err=True)
         state = existing.state if existing is not None else CertificateState()
         certificates.append(StoredCertificate(settings, state))
     services = _services(store, options.run)

@@ -16,6 +16,7 @@ Does not: decide which commands do something (they call start_run_log), or print
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -109,9 +110,7 @@ class RunLogHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.addFilter(RedactingFilter())
-        self.addFilter(
-            Threshold(logging.DEBUG, logging.INFO, libraries=dict(_FILE_LIBRARY_LEVELS))
-        )
+        self.addFilter(Threshold(logging.DEBUG, logging.INFO, libraries=dict(_FILE_LIBRARY_LEVELS)))
         self.addFilter(_Context())
         self.path: Path | None = None
         self._stream: IO[str] | None = None
@@ -148,10 +147,8 @@ class RunLogHandler(logging.Handler):
 
     def close(self) -> None:
         if self._stream is not None and self._stream not in (sys.stderr, sys.stdout):
-            try:
+            with contextlib.suppress(OSError):
                 self._stream.close()
-            except OSError:
-                pass
         self._stream = None
         super().close()
 

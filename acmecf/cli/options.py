@@ -214,17 +214,19 @@ def run_options(*, dry_run: str, parallel: str) -> Callable[[F], F]:
                 "--hook-timeout",
                 type=DURATION,
                 default="5m",
-                show_default=True,
+                show_default="5m, or [run] hook_timeout of acmecf.toml",
+                envvar="ACMECF_HOOK_TIMEOUT",
                 metavar="DURATION",
-                help="Stop a hook that runs longer.",
+                help="Stop a hook that runs longer. Env: ACMECF_HOOK_TIMEOUT.",
             ),
             click.option(
                 "--parallel",
                 type=click.IntRange(1, 256),
                 default=DEFAULT_PARALLEL,
-                show_default=True,
+                show_default=f"{DEFAULT_PARALLEL}, or [run] parallel of acmecf.toml",
+                envvar="ACMECF_PARALLEL",
                 metavar="N",
-                help=parallel,
+                help=parallel + " Env: ACMECF_PARALLEL.",
             ),
         ]
         for option in reversed(options):
@@ -235,16 +237,41 @@ def run_options(*, dry_run: str, parallel: str) -> Callable[[F], F]:
 
 
 def run_options_from(kwargs: Mapping[str, Any], **extra: Any) -> Any:
-    """The RunOptions those shared options describe."""
+    """The RunOptions those shared options describe: a flag or its variable, else [run] of
+    the global file (settings.run), else the built-in default."""
     from acmecf.lifecycle.services import RunOptions
 
+    hook_timeout = float(kwargs["hook_timeout"])
+    parallel = int(kwargs["parallel"])
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and not (_given(ctx, "hook_timeout") and _given(ctx, "parallel")):
+        defaults = _run_defaults(kwargs)
+        if not _given(ctx, "hook_timeout"):
+            hook_timeout = defaults.hook_timeout
+        if not _given(ctx, "parallel"):
+            parallel = defaults.parallel
     return RunOptions(
         dry_run=bool(kwargs["dry_run"]),
         run_deploy_hooks=bool(kwargs["run_deploy_hooks"]),
-        hook_timeout=float(kwargs["hook_timeout"]),
-        parallel=int(kwargs["parallel"]),
+        hook_timeout=hook_timeout,
+        parallel=parallel,
         **extra,
     )
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    from click.core import ParameterSource
+
+    source = ctx.get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def _run_defaults(kwargs: Mapping[str, Any]) -> Any:
+    from acmecf.cli.base import common_from
+    from acmecf.settings import config_file
+    from acmecf.settings.run import run_defaults
+
+    return run_defaults(config_file.load(common_from(kwargs).store()))
 
 
 def server_options(function: F) -> F:

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 # The Origin CA signs RSA 2048 and ECDSA P-256 keys.
 # https://developers.cloudflare.com/ssl/origin-configuration/origin-ca/
 REQUEST_TYPES = {"ecdsa-p256": "origin-ecc", "rsa-2048": "origin-rsa"}
-VALIDITY_DAYS = 365  # the default of --origin-ca-validity (ORIGIN_CA_VALIDITIES); renewed at a third left
+VALIDITY_DAYS = (
+    365  # the default of --origin-ca-validity (ORIGIN_CA_VALIDITIES); renewed at a third left
+)
 TRUST_NOTE = (
     "Only Cloudflare trusts this Cloudflare Origin CA certificate: use it only behind "
     "Cloudflare's proxy (orange cloud) with SSL mode Full (strict); browsers and anything else "

@@ -6,8 +6,9 @@ check free space and the files asked for (key group, PKCS#12 password), ask its 
 every file asked for (the one atomic switch), record the state, run the deploy hooks and prune
 old versions. An Origin CA certificate the new one supersedes is revoked at Cloudflare once a
 hook has reloaded the web server (`settle_superseded`), since Cloudflare's edge refuses a
-revoked origin certificate at once. Each step after the switch may fail on its own (a full disk, a read-only file) without
-undoing it: a certificate that went live is reported as renewed, and gets its hooks. A version
+revoked origin certificate at once. Each step after the switch may fail on its own (a full
+disk, a read-only file) without undoing it: a certificate that went live is reported as
+renewed, and gets its hooks. A version
 that went live without its hooks (the run died) gets them on the next run (`deploy_pending`).
 
 Never raises an AcmecfError: the Outcome carries it, and the failure is recorded in the
@@ -248,7 +249,9 @@ def settle_superseded(outcome: Outcome, services: Services, *, reloaded: bool) -
             superseded.serial
         )
     except AcmecfError as err:
-        message = f"the Origin CA certificate it replaces ({superseded.serial}) is still valid: {err}"
+        message = (
+            f"the Origin CA certificate it replaces ({superseded.serial}) is still valid: {err}"
+        )
         log.warning("%s: %s", name, message)
         outcome.warnings.append(message)
         return

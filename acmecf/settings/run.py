@@ -56,7 +56,9 @@ def run_defaults(config: Any) -> RunDefaults:
                 raise StoredFileError(config.path, where, str(err)) from None
         elif key == "log_format":
             if value not in LOG_FORMATS:
-                raise StoredFileError(config.path, where, f"must be one of {', '.join(LOG_FORMATS)}")
+                raise StoredFileError(
+                    config.path, where, f"must be one of {', '.join(LOG_FORMATS)}"
+                )
             values[key] = value
         else:
             raise StoredFileError(

@@ -57,13 +57,13 @@ from acmecf.names import check_cert_name
 from acmecf.settings.table import SettingError, settings_from_mapping, to_mapping
 from acmecf.storage import toml_text
 from acmecf.storage.model import (
+    COMBINED_FILE,
+    KEY_FILES,
+    PKCS12_FILE,
     BrokenCertificate,
     CertificateMaterial,
     CertificateState,
     JournalEntry,
-    COMBINED_FILE,
-    KEY_FILES,
-    PKCS12_FILE,
     LiveCertificate,
     OutputFiles,
     StoredAccount,

@@ -94,9 +94,7 @@ class SafeDir:
     # --- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open_root(
-        cls, path: Path, *, create: bool = True, accept: tuple[int, ...] = ()
-    ) -> SafeDir:
+    def open_root(cls, path: Path, *, create: bool = True, accept: tuple[int, ...] = ()) -> SafeDir:
         """Open the configuration directory `path`, creating it (and missing parents) 0700.
 
         The path as given is the user's choice and may pass through links; the directory
