@@ -268,14 +268,16 @@ def setup_logging(
     """Log to stderr through the redacting filter: every logger's records (the SDK's, httpx's
     and the acme library's too) have credentials, key blocks and credential headers masked.
     The run log (cli.logs) gets every record at debug level, whatever the console shows."""
-    from acmecf.cli.logs import Threshold, install
+    from acmecf.cli.logs import RUN_LOGGER, Threshold, install
     from acmecf.redaction import RedactingFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     level = logging.DEBUG if (debug or verbose) else logging.WARNING if quiet else logging.INFO
     handler.addFilter(
-        Threshold(level, logging.DEBUG if debug else logging.WARNING, excluded=(OUTPUT_LOGGER,))
+        Threshold(
+            level, logging.DEBUG if debug else logging.WARNING, excluded=(OUTPUT_LOGGER, RUN_LOGGER)
+        )
     )
     if debug:
         handler.setFormatter(

@@ -28,6 +28,7 @@ from typing import IO, Any
 from acmecf.redaction import RedactingFilter, redact
 
 OUTPUT_LOGGER = "acmecf.output"  # what the command printed: for the run log, not the console
+RUN_LOGGER = "acmecf.run"  # about the run itself (command, pid, traceback): the run log only
 FORMATS = ("text", "json")
 _PENDING_LIMIT = 20000  # records kept before the run starts doing something
 # In the run log, beside acmecf's own debug lines: the acme library's (requests and answers
@@ -196,7 +197,7 @@ def start_run_log(store: Any) -> Path | None:
 
     context = click.get_current_context(silent=True)
     command = context.command_path if context is not None else "acmecf"
-    logging.getLogger("acmecf.run").info(
+    logging.getLogger(RUN_LOGGER).info(
         "%s (acmecf %s, pid %d, uid %d, config %s)",
         command,
         __version__,

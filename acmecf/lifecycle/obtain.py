@@ -168,6 +168,12 @@ def _obtain_locked(
         return
     outcome.version = version
     outcome.files = live_files(settings, services)
+    log.debug(
+        "%s: version %s is live, valid until %s",
+        settings.cert_name,
+        version,
+        f"{chain.not_after:%Y-%m-%d %H:%M} UTC",
+    )
     with services.hook_lock:
         services.published.append(settings.cert_name)
     state = state_after_issue(issued, version, started, deployed=certificate.state.deployed_version)
