@@ -1,0 +1,35 @@
+"""The run log: nothing is written until the run does something; then everything, redacted."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from acmecf.cli.logs import RunLogHandler
+from acmecf.redaction import forget_secrets, remember_secret
+
+
+def test_records_wait_for_the_start_and_are_redacted_even_if_the_secret_came_late() -> None:
+    handler = RunLogHandler()
+    logger = logging.getLogger("acmecf.test_run_log")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        logger.debug("token is %s", "tok-0123456789abcdef")
+        stream = io.StringIO()
+        remember_secret("tok-0123456789abcdef")
+        handler.start(stream, None, "text")
+        logger.info("afterwards")
+    finally:
+        logger.removeHandler(handler)
+        forget_secrets()
+    text = stream.getvalue()
+    assert "DEBUG acmecf.test_run_log: token is ***" in text
+    assert "tok-0123456789abcdef" not in text
+    assert text.splitlines()[-1].endswith("INFO acmecf.test_run_log: afterwards")
+
+
+def test_a_handler_never_started_writes_nothing() -> None:
+    handler = RunLogHandler()
+    handler.handle(logging.LogRecord("acmecf", logging.INFO, __file__, 1, "x", None, None))
+    assert not handler.started and handler.path is None
