@@ -8,8 +8,10 @@ authorization the CA invalidated because it did not find the record raises Valid
 
 from __future__ import annotations
 
+import datetime
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from acme import challenges, messages
 from josepy.json_util import field as jose_field
@@ -273,3 +275,6 @@ class Orders:
         preferred_chain: str | None,
     ) -> str:
         return finalize(self.session, order, csr_pem, deadline, preferred_chain=preferred_chain)
+
+    def renewal_info(self, ari_id: str) -> tuple[dict[str, Any], datetime.timedelta]:
+        return self.session.renewal_info(ari_id)

@@ -34,11 +34,11 @@ from acmecf.cli.options import (
 )
 from acmecf.cli.report import (
     Progress,
-    failure_line,
     outcome_record,
     print_document,
     print_outcome,
     records_left_text,
+    summary_line,
 )
 
 if TYPE_CHECKING:
@@ -188,15 +188,13 @@ def _issue(options: IssueOptions) -> None:
             "issue",
             [outcome_record(o, dry_run=options.run.dry_run, verb="issued") for o in outcomes],
             dry_run=options.run.dry_run,
-            ok=all(o.ok for o in outcomes) and not records_left,
+            ok=all(o.ok and not o.warnings for o in outcomes) and not records_left,
             records_left=records_left,
         )
     if len(certificates) > 1:
-        failed = [o.cert_name for o in outcomes if not o.ok]
-        if failed or records_left:
-            raise AcmecfError(
-                failure_line(len(failed), len(certificates), failed, records_left, "certificates")
-            )
+        line = summary_line(outcomes, records_left=records_left, what="certificates")
+        if line:
+            raise AcmecfError(line)
         return
     outcome = outcomes[0]
     certificate = certificates[0]
@@ -220,15 +218,15 @@ def _issue(options: IssueOptions) -> None:
             from acmecf.issuers.origin_ca import TRUST_NOTE
 
             say(TRUST_NOTE)
-    for warning in outcome.warnings:
-        say(f"warning: {warning}", err=True)
-    if outcome.hook_errors:
+    problems = [*outcome.hook_errors, *outcome.warnings]
+    if problems:
         from acmecf.errors import HookError
 
-        errors = outcome.hook_errors
+        for extra in problems[1:]:
+            say(f"{certificate.name} is live, but {extra}", err=True)
         raise HookError(
-            f"{certificate.name} is live, but {errors[0]}"
-            + (f" (and {len(errors) - 1} more hook failures)" if len(errors) > 1 else "")
+            f"{certificate.name} is live, but {problems[0]}"
+            + (f" (and {len(problems) - 1} more problems, above)" if len(problems) > 1 else "")
         )
     if records_left:
         raise AcmecfError(f"{certificate.name} is live, but {records_left_text(records_left)}")
@@ -437,22 +435,19 @@ def _renew(options: RenewOptions) -> None:
     if interrupts.interrupted():
         raise Interrupted("interrupted")
     _print_report(report, options, quiet=quiet)
+    errors = [name for name, _ in report.errors]
+    errors += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
+    hooks = ["the post-hook" if report.outcomes else "the pre-hook" for _ in report.hook_errors]
+    line = summary_line(
+        report.outcomes, errors=errors, hook_failures=hooks, records_left=report.records_left
+    )
     if options.as_json:
-        _print_renew_document(report, options)
-    failed = [o.cert_name for o in report.outcomes if not o.ok]
-    failed += [name for name, _ in report.errors]
-    failed += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
-    total = len(report.outcomes) + len(report.errors)
-    if failed or report.hook_errors or report.records_left:
-        if not failed and report.hook_errors:
-            raise AcmecfError(
-                f"a {'pre' if not report.outcomes else 'post'}-hook failed (see above)"
-                + (f"; {records_left_text(report.records_left)}" if report.records_left else "")
-            )
-        raise AcmecfError(failure_line(len(failed), total, failed, report.records_left, "renewals"))
+        _print_renew_document(report, options, ok=line is None)
+    if line:
+        raise AcmecfError(line)
 
 
-def _print_renew_document(report: RenewReport, options: RenewOptions) -> None:
+def _print_renew_document(report: RenewReport, options: RenewOptions, *, ok: bool) -> None:
     from acmecf.cli.report import other_record
 
     dry_run = options.run.dry_run
@@ -471,7 +466,7 @@ def _print_renew_document(report: RenewReport, options: RenewOptions) -> None:
         "renew",
         records,
         dry_run=dry_run,
-        ok=report.ok,
+        ok=ok,
         hook_errors=[str(e) for e in report.hook_errors],
         records_left=report.records_left,
         origin_pull_clients=clients,

@@ -537,12 +537,16 @@ def apache_config(**kwargs: Any) -> None:
 
 
 def _render(options: OriginOptions, server: str) -> None:
-    from acmecf.errors import UsageError
+    from acmecf.errors import InvalidNameError, UsageError
+    from acmecf.names import normalize_name
     from acmecf.origin.check import held_certificate
     from acmecf.origin.webserver import Site, render_apache, render_nginx
     from acmecf.storage.origin_pulls import OriginPullFiles
 
-    name = options["name"].lower().rstrip(".")
+    try:
+        name = normalize_name(options["name"])
+    except InvalidNameError as err:
+        raise UsageError(f"invalid NAME {options['name']!r}: {err}") from err
     store = options.common.store()
     if options["cert_name"]:
         cert_name = options["cert_name"]

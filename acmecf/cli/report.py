@@ -69,15 +69,29 @@ def records_left_text(records: list[str]) -> str:
     )
 
 
-def failure_line(
-    failures: int, total: int, names: list[str], records_left: list[str], what: str
-) -> str:
+def summary_line(
+    outcomes: list[Outcome],
+    *,
+    errors: Sequence[str] = (),
+    hook_failures: Sequence[str] = (),
+    records_left: Sequence[str] = (),
+    what: str = "renewals",
+) -> str | None:
+    """The last line of a run that had problems, or None: which certificates failed (their
+    live files unchanged), which went live but with a hook or state problem, which run-wide
+    hooks failed, and how many challenge records are left for the next run."""
+    failed = [o.cert_name for o in outcomes if o.error is not None] + list(errors)
+    troubled = [o.cert_name for o in outcomes if o.error is None and (o.hook_errors or o.warnings)]
     parts = []
-    if failures:
-        parts.append(f"{failures} of {total} {what} failed: {', '.join(names)} (see above)")
+    if failed:
+        total = len(outcomes) + len(errors)
+        parts.append(f"{len(failed)} of {total} {what} failed: {', '.join(failed)} (see above)")
+    if troubled:
+        parts.append(f"{', '.join(troubled)} went live, but with problems (see above)")
+    parts.extend(f"{hook} failed (see above)" for hook in hook_failures)
     if records_left:
-        parts.append(records_left_text(records_left))
-    return "; ".join(parts)
+        parts.append(records_left_text(list(records_left)))
+    return "; ".join(parts) or None
 
 
 # --- --json: one document per run -------------------------------------------------------------

@@ -130,10 +130,11 @@ class CloudflareApi:
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as err:  # an SDK that lacks an endpoint, a reply it cannot parse
+                where = self.base_url or "api.cloudflare.com"
                 raise CloudflareError(
-                    f"unexpected error from the Cloudflare SDK while {action}: "
-                    f"{type(err).__name__}: {_short(err)} (is the cloudflare package 5.x? run "
-                    "with --debug and report it)",
+                    f"the Cloudflare SDK could not handle {action} at {where} "
+                    f"({type(err).__name__}: {_short(err)}): check CLOUDFLARE_BASE_URL and that "
+                    "the cloudflare package is 5.x; if both are right, report it (with --debug)",
                     action=action,
                 ) from err
 
@@ -166,16 +167,23 @@ class CloudflareApi:
         with self._client_lock:
             if self._client is None:
                 import httpx
-                from cloudflare import Cloudflare
+                from cloudflare import Cloudflare, DefaultHttpxClient
 
                 creds = self.credentials
+                timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT)
                 client = Cloudflare(
                     api_token=creds.token,
                     api_key=creds.api_key,
                     api_email=creds.email,
                     base_url=self.base_url,
                     max_retries=0,  # retries and 429 waits are ours: see call()
-                    timeout=httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT),
+                    timeout=timeout,
+                    # The last moment before a request leaves: a 429 that arrived since it
+                    # was counted still holds it back.
+                    http_client=DefaultHttpxClient(
+                        timeout=timeout,
+                        event_hooks={"request": [self._before_sending]},
+                    ),
                 )
                 # The SDK fills every credential left as None from CLOUDFLARE_* variables and
                 # then sends X-Auth-Email in preference to the token. Pin exactly ours.
@@ -185,6 +193,10 @@ class CloudflareApi:
                 client.user_service_key = None
                 self._client = client
             return self._client
+
+    def _before_sending(self, request: Any) -> None:
+        self._budget.wait_unblocked()
+        log.debug("sending %s %s", request.method, request.url.path)
 
 
 def retry_after(header: str | None) -> float:

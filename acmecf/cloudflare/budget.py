@@ -74,6 +74,16 @@ class RequestBudget:
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + seconds)
 
+    def wait_unblocked(self) -> None:
+        """Return once no 429 holds requests back (called right before each request goes on
+        the wire, so one counted before a 429 arrived still waits out its Retry-After)."""
+        while True:
+            with self._lock:
+                wait = self._blocked_until - self._clock()
+            if wait <= 0:
+                return
+            self._sleep(wait)
+
 
 def budget_from_environment(env: Mapping[str, str]) -> tuple[int, float]:
     """Requests allowed per window: Cloudflare's 1200 per 300 s, unless

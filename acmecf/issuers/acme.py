@@ -9,9 +9,10 @@ parse options, print, write files, or know the SDKs behind its collaborators.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,6 +59,8 @@ class Ordering(Protocol):
     def finalize(
         self, order: Any, csr_pem: bytes, deadline: float, *, preferred_chain: str | None
     ) -> str: ...
+
+    def renewal_info(self, ari_id: str) -> tuple[dict[str, Any], datetime.timedelta]: ...
 
 
 class Propagation(Protocol):
@@ -164,9 +167,30 @@ class AcmeIssuer:
             # 6. Remove exactly the records this run created: on success, failure or Ctrl-C.
             self.remove_records(published)
 
-        # 7. Check what the CA sent before anyone stores it.
+        # 7. Check what the CA sent before anyone stores it, and ask when the CA wants it
+        #    renewed (RFC 9773 §4.2), so the next `renew` has its answer without asking.
         chain = verify_chain(fullchain, key, names, issuer=f"the CA at {acme.server}")
-        return IssuedCertificate(key_pem(key), chain, renewal_info_url=acme.renewal_info_url)
+        return IssuedCertificate(
+            key_pem(key),
+            chain,
+            renewal_info_url=acme.renewal_info_url,
+            renewal_info=self._renewal_info(acme, chain.leaf),
+        )
+
+    @staticmethod
+    def _renewal_info(
+        acme: Ordering, leaf: Any
+    ) -> tuple[Mapping[str, Any], datetime.timedelta] | None:
+        from acmecf.pki.chain import ari_certificate_id
+
+        ari_id = ari_certificate_id(leaf) if acme.renewal_info_url else None
+        if ari_id is None:
+            return None
+        try:
+            return acme.renewal_info(ari_id)
+        except AcmecfError as err:
+            log.info("no renewal information from the CA yet (%s); renew asks later", err)
+            return None
 
     def remove_records(self, records: list[tuple[str, str]]) -> None:
         """Delete every record, retrying failures with backoff for a bounded time. What still

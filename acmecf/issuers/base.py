@@ -7,8 +7,10 @@ it returns. Does not: know where certificates live.
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from acmecf.pki.chain import Chain
 
@@ -39,6 +41,9 @@ class IssuedCertificate:
     chain: Chain
     renewal_info_url: str | None = None
     serial: str | None = None
+    # The CA's renewalInfo reply for it and its Retry-After (RFC 9773), asked right after
+    # issuance so the first `renew` need not ask; None when the CA has no ARI or did not answer.
+    renewal_info: tuple[Mapping[str, Any], datetime.timedelta] | None = None
 
 
 class Issuer(Protocol):

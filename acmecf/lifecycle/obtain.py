@@ -135,6 +135,7 @@ def _obtain_locked(
                 preferred_chain=settings.preferred_chain,
                 must_staple=settings.must_staple,
                 propagation_timeout=settings.propagation_timeout,
+                validation_timeout=settings.validation_timeout,
             )
         )
     except AcmecfError as err:
@@ -208,9 +209,8 @@ def _prune(name: str, keep: int, services: Services, outcome: Outcome) -> None:
     try:
         services.store.prune(name, keep)
     except AcmecfError as err:
-        message = f"old versions were not removed: {err}"
-        log.warning("%s: %s", name, message)
-        outcome.warnings.append(message)
+        # A warning, not a problem of the run: the new version is live and complete.
+        log.warning("%s: old versions were not removed: %s", name, err)
 
 
 def _superseded(certificate: StoredCertificate, issued: IssuedCertificate) -> Superseded | None:
@@ -245,8 +245,7 @@ def settle_superseded(outcome: Outcome, services: Services, *, reloaded: bool) -
             f"{reason}, so the web server may still serve it; revoke it in the dashboard "
             "(SSL/TLS > Origin Server) once the new one is served"
         )
-        log.warning("%s: %s", name, message)
-        outcome.warnings.append(message)
+        log.warning("%s: %s", name, message)  # a warning: the new certificate is fine
         return
     from acmecf.cloudflare.origin_ca import CloudflareOriginCA
 
@@ -259,7 +258,6 @@ def settle_superseded(outcome: Outcome, services: Services, *, reloaded: bool) -
             f"the Origin CA certificate it replaces ({superseded.serial}) is still valid: {err}"
         )
         log.warning("%s: %s", name, message)
-        outcome.warnings.append(message)
         return
     log.info("%s: revoked the Origin CA certificate it replaces (%s)", name, superseded.serial)
 
@@ -307,9 +305,10 @@ def state_after_issue(
     deployed: str | None,
 ) -> CertificateState:
     """The state of a certificate whose new version `version` just went live."""
+    from acmecf.lifecycle.schedule import apply_renewal_info
     from acmecf.pki.chain import ari_certificate_id
 
-    return CertificateState(
+    state = CertificateState(
         not_before=issued.chain.not_before,
         not_after=issued.chain.not_after,
         ari_id=ari_certificate_id(issued.chain.leaf) if issued.renewal_info_url else None,
@@ -321,13 +320,20 @@ def state_after_issue(
         deployed_version=deployed,
         serial=issued.serial,
     )
+    if issued.renewal_info is not None:
+        reply, retry_after = issued.renewal_info
+        try:
+            state = apply_renewal_info(state, reply, retry_after, moment)
+        except (KeyError, TypeError, ValueError) as err:
+            log.info("the CA's renewal information is unreadable (%s); renew asks again", err)
+    return state
 
 
 def _save_state(certificate: StoredCertificate, services: Services, outcome: Outcome) -> None:
     try:
         services.store.save(certificate)
     except AcmecfError as err:
-        message = f"the new certificate is live, but its state was not recorded: {err}"
+        message = f"its state was not recorded (the next run records it): {err}"
         log.warning("%s: %s", certificate.name, message)
         outcome.warnings.append(message)
 

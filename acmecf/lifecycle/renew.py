@@ -100,10 +100,7 @@ def renew_due(
     if nothing_to_do and store.journal.empty():
         report.not_due = list(decisions.items())
         return report
-    if random_sleep > 0 and not nothing_to_do:
-        delay = random.uniform(0, random_sleep)
-        log.info("sleeping %.0fs before renewing (--random-sleep)", delay)
-        sleep(delay)
+    store.prepare()  # a planted link or a foreign directory stops the run before any order
     services = services_factory()
     try:
         _renew(
@@ -118,6 +115,8 @@ def renew_due(
             pre_hook=pre_hook,
             post_hook=post_hook,
             on_outcome=on_outcome,
+            random_sleep=random_sleep,
+            sleep=sleep,
         )
     finally:
         services.close()
@@ -138,6 +137,8 @@ def _renew(
     pre_hook: str | None,
     post_hook: str | None,
     on_outcome: Callable[[Outcome, int, int], None],
+    random_sleep: float,
+    sleep: Callable[[float], None],
 ) -> None:
     from acmecf.lifecycle.leftovers import remove_leftovers
 
@@ -168,19 +169,12 @@ def _renew(
         report.client_renewals = _renew_client_certificates(store, services, selection, now())
     if not due:
         return
-    if pre_hook:
-        from acmecf.lifecycle.hooks import Hook, run_hook
-
-        try:
-            run_hook(
-                Hook(pre_hook, shell=True),
-                {},
-                what="pre-hook",
-                timeout=services.options.hook_timeout,
-            )
-        except HookError as err:
-            report.hook_errors.append(err)
-            return  # the pre-hook prepares the renewal: without it, renew nothing
+    if random_sleep > 0:  # only before orders: renewal information and cleanups go at once
+        delay = random.uniform(0, random_sleep)
+        log.info("sleeping %.0fs before renewing (--random-sleep)", delay)
+        sleep(delay)
+    if pre_hook and not _run_hook(pre_hook, "pre-hook", {}, services, report):
+        return  # the pre-hook prepares the renewal: without it, renew nothing
     post_hook_ok = False
     try:
         for outcome in obtain_all(due, services, selection=selection, now=now):
@@ -188,18 +182,8 @@ def _renew(
             on_outcome(outcome, len(report.outcomes), len(due) + len(pending))
     finally:
         if post_hook and any(o.version or o.error for o in report.outcomes):
-            from acmecf.lifecycle.hooks import Hook, run_hook
-
-            try:
-                run_hook(
-                    Hook(post_hook, shell=True),
-                    post_hook_environment(report),
-                    what="post-hook",
-                    timeout=services.options.hook_timeout,
-                )
-                post_hook_ok = True
-            except HookError as err:
-                report.hook_errors.append(err)
+            variables = post_hook_environment(report)
+            post_hook_ok = _run_hook(post_hook, "post-hook", variables, services, report)
     for outcome in report.outcomes:
         reloaded = not outcome.hook_errors and (outcome.deploy_hooks_run > 0 or post_hook_ok)
         settle_superseded(outcome, services, reloaded=reloaded and not report.hook_errors)
@@ -220,10 +204,29 @@ def post_hook_environment(report: RenewReport) -> dict[str, str]:
     }
 
 
+def _run_hook(
+    command: str,
+    what: str,
+    variables: dict[str, str],
+    services: Services,
+    report: RenewReport,
+) -> bool:
+    """Run a pre- or post-hook of the run; False (and the error in `report`) when it failed."""
+    from acmecf.lifecycle.hooks import Hook, run_hook
+
+    try:
+        run_hook(
+            Hook(command, shell=True), variables, what=what, timeout=services.options.hook_timeout
+        )
+    except HookError as err:
+        report.hook_errors.append(err)
+        return False
+    return True
+
+
 def with_environment(certificate: StoredCertificate, services: Services) -> StoredCertificate:
     """`certificate` with the settings the environment overrides (environment > stored)."""
-    from acmecf.errors import UsageError
-    from acmecf.settings.table import SettingError
+    from acmecf.errors import SettingError, UsageError
 
     try:
         overrides = environment_overrides(services.environment)

@@ -223,7 +223,23 @@ class Services:
             self.dns(settings),
             self.propagation(settings),
             cleanup_report=self.cleanup_report,
+            cleanup_patience=self.cleanup_patience(),
         )
+
+    def cleanup_patience(self) -> float:
+        """How long failing record removals are retried before they are left to the journal:
+        3 minutes, or ACMECF_CLEANUP_PATIENCE seconds."""
+        from acmecf.errors import UsageError
+        from acmecf.issuers.acme import CLEANUP_PATIENCE
+        from acmecf.settings.values import parse_duration
+
+        text = self.environment.get("ACMECF_CLEANUP_PATIENCE", "").strip()
+        if not text:
+            return CLEANUP_PATIENCE
+        try:
+            return parse_duration(text)
+        except ValueError as err:
+            raise UsageError(f"invalid ACMECF_CLEANUP_PATIENCE: {err}") from err
 
     def close(self) -> None:
         """End the run: close its journal (records it could not remove stay in it)."""

@@ -538,7 +538,7 @@ class DnsServer:
             self._tcp.append(tcp)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             tcp.bind((address, port))
-            tcp.listen(16)
+            tcp.listen(socket.SOMAXCONN)
         for sock in [*self._udp, *self._tcp]:
             sock.setblocking(False)
         self._port = port
@@ -551,7 +551,7 @@ class DnsServer:
             udp.bind((address, self._port))
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             tcp.bind((address, self._port))
-            tcp.listen(16)
+            tcp.listen(socket.SOMAXCONN)
         except OSError as error:
             logger.debug("no IPv6 listener at [%s]:%d: %s", address, self._port, error)
             udp.close()
@@ -614,20 +614,24 @@ class DnsServer:
             sock.sendto(reply, client)
 
     def _accept_tcp(self, sock: socket.socket) -> None:
-        try:
-            connection, _ = sock.accept()
-        except BlockingIOError:
-            return
-        connection.setblocking(True)
-        connection.settimeout(TCP_IDLE_TIMEOUT)
-        with self._connections_lock:
-            self._connections.add(connection)
-        threading.Thread(
-            target=self._serve_tcp,
-            args=(connection, sock.getsockname()[0]),
-            name="dns-emulator-tcp",
-            daemon=True,
-        ).start()
+        """Accept every connection waiting (Pebble opens one per lookup, many at once)."""
+        while True:
+            try:
+                connection, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            connection.setblocking(True)
+            connection.settimeout(TCP_IDLE_TIMEOUT)
+            with self._connections_lock:
+                self._connections.add(connection)
+            threading.Thread(
+                target=self._serve_tcp,
+                args=(connection, sock.getsockname()[0]),
+                name="dns-emulator-tcp",
+                daemon=True,
+            ).start()
 
     def _serve_tcp(self, connection: socket.socket, local: str) -> None:
         try:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from acmecf.errors import SettingError
 from acmecf.settings.values import (
     check_https_url,
     check_printable,
@@ -353,6 +354,13 @@ SETTINGS: tuple[Setting, ...] = (
         "--propagation-timeout",
     ),
     Setting(
+        "validation_timeout",
+        Seconds(),
+        300.0,
+        "Give up when the CA has not validated the names and issued the certificate by then.",
+        "--validation-timeout",
+    ),
+    Setting(
         "issuer",
         Choice(ISSUERS),
         ISSUER_ACME,
@@ -483,6 +491,7 @@ class CertificateSettings:
     dns_resolvers: tuple[str, ...] = ()
     nameserver_port: int | None = None
     propagation_timeout: float = 180.0
+    validation_timeout: float = 300.0
     issuer: str = ISSUER_ACME
     reuse_key: bool = False
     preferred_chain: str | None = None
@@ -496,15 +505,6 @@ class CertificateSettings:
     key_group: str | None = None
     keep_versions: int = KEEP_VERSIONS
     origin_ca_validity: int = 365
-
-
-class SettingError(ValueError):
-    """A value does not fit its setting: `key` names it as the source spells it."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
 
 
 def settings_from_mapping(cert_name: str, tables: Mapping[str, Any]) -> CertificateSettings:

@@ -39,7 +39,6 @@ import secrets
 import stat
 import threading
 import time
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +48,13 @@ from urllib.parse import urlsplit
 from acmecf.errors import (
     CertificateNotFoundError,
     LockedError,
+    SettingError,
     StoredFileError,
     StoreError,
     UnsafePathError,
 )
 from acmecf.names import check_cert_name
-from acmecf.settings.table import SettingError, settings_from_mapping, to_mapping
+from acmecf.settings.table import settings_from_mapping, to_mapping
 from acmecf.storage import toml_text
 from acmecf.storage.model import (
     COMBINED_FILE,
@@ -181,9 +181,27 @@ class FileStore:
         finally:
             current.close()
 
+    INTERNAL = (
+        "renewal",
+        "archive",
+        "live",
+        "accounts",
+        "locks",
+        "journal",
+        "hooks",
+        "origin-pull",
+    )
+
     def prepare(self) -> None:
-        """Create the configuration directory (0700) if it is missing; check it."""
-        self.root().close()
+        """Create the configuration directory (0700) if it is missing, and check it and every
+        directory acmecf keeps in it (no link, nobody else's, not writable by others), before
+        a run does anything it could not take back (such as ordering a certificate)."""
+        with self.directory() as root:
+            assert root is not None
+            for name in self.INTERNAL:
+                child = root.maybe_child(name)
+                if child is not None:
+                    child.close()
 
     def check_free_space(self, needed: int = MIN_FREE_BYTES) -> None:
         """Raise StoreError when the configuration directory's file system is (nearly) full, so
@@ -294,17 +312,7 @@ class FileStore:
 
     def _parse(self, name: str, data: bytes) -> StoredCertificate:
         path = str(self.config_dir / "renewal" / f"{name}.toml")
-        try:
-            document = tomllib.loads(data.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise StoredFileError(path, None, "is not UTF-8 text") from None
-        except tomllib.TOMLDecodeError as err:
-            raise StoredFileError(path, None, f"is not valid TOML ({err})") from None
-        version = document.get("version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
-            raise StoredFileError(
-                path, "version", f"format {version!r} is not one this acmecf reads: upgrade acmecf"
-            )
+        document = toml_text.loads(path, data, FORMAT_VERSION)
         try:
             settings = settings_from_mapping(name, document)
             state_table = document.get("state", {})

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from acmecf.settings.table import CertificateSettings, SettingError
+from acmecf.errors import SettingError
+from acmecf.settings.table import CertificateSettings
 
 UTC = datetime.UTC
 LIVE_FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")

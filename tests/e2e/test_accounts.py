@@ -187,10 +187,10 @@ def test_preferred_chain_picks_the_asked_chain(
 def test_a_profile_the_ca_does_not_offer_is_refused_clearly(
     acmecf: Acmecf, sandbox: Sandbox
 ) -> None:
-    result = acmecf.issue("profile.example.com", extra=("--profile", "shortlived"))
+    result = acmecf.issue("profile.example.com", extra=("--profile", "no-such-profile"))
     assert result.code == 2
     assert result.stderr.strip().endswith(
-        "offers no profile 'shortlived': it offers none; change --profile"
+        "offers no profile 'no-such-profile': it offers classic; change --profile"
     )
     assert challenge_records(sandbox) == []
 

@@ -7,6 +7,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,23 @@ from acmecf.sandbox.testbed import Sandbox
 from .conftest import Acmecf
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def installed_acmecf() -> Path:
+    """The `acmecf` script of the environment running the tests, never one found on PATH.
+
+    On a fresh machine the virtualenv is not activated (make runs .venv/bin/python), so PATH
+    has no acmecf, or an unrelated one.
+    """
+    # Not resolved: .venv/bin/python is a symlink to the base interpreter.
+    for directory in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))):
+        script = directory / "acmecf"
+        if script.is_file() and os.access(script, os.X_OK):
+            return script
+    raise AssertionError(
+        f"no acmecf script beside {sys.executable}: install acmecf into this environment "
+        "(make test does: pip install -e '.[test]')"
+    )
 
 
 def fake_commands(directory: Path, log: Path, nginx_test_ok: bool) -> dict[str, str]:
@@ -42,8 +61,7 @@ DROP_IN = "[Service]\nExecStart=\nExecStart={path} renew\n"
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not here")
 def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
-    acmecf_path = shutil.which("acmecf")
-    assert acmecf_path, "acmecf must be installed (make test installs it)"
+    acmecf_path = str(installed_acmecf())
     units = tmp_path / "units"
     units.mkdir()
     for name in ("acmecf-renew.service", "acmecf-renew.timer"):
@@ -107,9 +125,11 @@ def test_the_cron_line_runs_and_is_silent_when_nothing_is_due(
         f"CLOUDFLARE_API_TOKEN={sandbox.client_environment()['CLOUDFLARE_API_TOKEN']}\n"
     )
     command = command.replace("/etc/acmecf/cloudflare.env", str(env_file))
+    # cron's PATH finds acmecf where pip put it; here, that is beside the running interpreter.
+    path = f"{installed_acmecf().parent}:{os.environ['PATH']}"
     result = subprocess.run(
         ["sh", "-c", command],
-        env=acmecf.environment(CLOUDFLARE_API_TOKEN=None),
+        env=acmecf.environment(CLOUDFLARE_API_TOKEN=None, PATH=path),
         capture_output=True,
         text=True,
         timeout=60,

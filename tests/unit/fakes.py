@@ -111,6 +111,13 @@ class FakeCa:
     def wait_for_authorizations(self, order: FakeOrder, deadline: float) -> None:
         return None
 
+    def renewal_info(self, ari_id: str) -> tuple[dict[str, Any], Any]:
+        import datetime
+
+        self.orders.append({"renewal_info": ari_id})
+        window = {"start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00:00Z"}
+        return {"suggestedWindow": window}, datetime.timedelta(hours=6)
+
     def finalize(
         self, order: FakeOrder, csr_pem: bytes, deadline: float, *, preferred_chain: str | None
     ) -> str:

@@ -115,7 +115,7 @@ def test_a_state_that_cannot_be_written_after_the_switch_still_counts_as_renewed
     monkeypatch.setattr(FileStore, "save", full_disk)
     outcome = obtain(stored("a.example.com", tmp_path), services)
     assert outcome.version == "0002" and outcome.error is None
-    assert "disk is full" in outcome.warnings[0]
+    assert "state was not recorded" in outcome.warnings[0] and "disk is full" in outcome.warnings[0]
     assert deployed(tmp_path, "a.example.com") == 2, "the version that went live got its hook"
     monkeypatch.setattr(FileStore, "save", real_save)
     # The next run finds the version without its recorded state, records it, and does not

@@ -1,4 +1,4 @@
-"""The settings table: one CertificateSettings field per setting, and the new kinds."""
+"""The settings table: one declaration per stored setting, and what is derived from it."""
 
 from __future__ import annotations
 
@@ -6,89 +6,84 @@ import dataclasses
 
 import pytest
 
-from acmecf.errors import StoredFileError
-from acmecf.settings.config_file import parse
-from acmecf.settings.run import RunDefaults, run_defaults
+from acmecf.errors import SettingError
 from acmecf.settings.table import (
+    BY_NAME,
     SETTINGS,
     CertificateSettings,
-    SettingError,
     environment_overrides,
+    merge,
     settings_from_mapping,
     to_mapping,
 )
 
 
-def test_every_setting_has_its_field_with_its_default() -> None:
-    fields = {f.name: f for f in dataclasses.fields(CertificateSettings)}
-    assert set(fields) - {"cert_name"} == {s.name for s in SETTINGS}
+def test_every_setting_is_a_field_and_every_field_a_setting() -> None:
+    fields = {f.name for f in dataclasses.fields(CertificateSettings)} - {"cert_name"}
+    assert fields == {s.name for s in SETTINGS}
+
+
+def test_each_default_is_the_dataclass_default() -> None:
+    defaults = CertificateSettings(cert_name="x", names=("x.example.com",))
     for setting in SETTINGS:
         if setting.name != "names":
-            assert fields[setting.name].default == setting.default, setting.name
+            assert getattr(defaults, setting.name) == setting.default, setting.name
 
 
-def test_the_new_settings_round_trip_through_the_stored_file() -> None:
+def test_every_setting_with_a_flag_round_trips_through_the_stored_tables() -> None:
     settings = CertificateSettings(
-        cert_name="a.example.com",
-        names=("a.example.com",),
-        combined=True,
-        pkcs12=True,
-        pkcs12_password_file="/etc/acmecf/p12-password",
-        key_group="ssl-cert",
-        keep_versions=3,
-        origin_ca_validity=30,
+        cert_name="example.com",
+        names=("example.com", "*.example.com"),
+        deploy_hooks=("systemctl reload nginx",),
+        validation_timeout=120.0,
+        reuse_key=True,
     )
-    assert settings_from_mapping("a.example.com", to_mapping(settings)) == settings
+    assert settings_from_mapping("example.com", to_mapping(settings)) == settings
 
 
-@pytest.mark.parametrize(
-    ("variable", "value", "name", "parsed"),
-    [
-        ("ACMECF_KEEP_VERSIONS", "7", "keep_versions", 7),
-        ("ACMECF_ORIGIN_CA_VALIDITY", "90", "origin_ca_validity", 90),
-        ("ACMECF_KEY_GROUP", "ssl-cert", "key_group", "ssl-cert"),
-        ("ACMECF_COMBINED", "yes", "combined", True),
-    ],
-)
-def test_new_settings_have_environment_variables(
-    variable: str, value: str, name: str, parsed: object
-) -> None:
-    assert environment_overrides({variable: value}) == {name: parsed}
+def test_environment_variables_come_from_the_table() -> None:
+    overrides = environment_overrides(
+        {
+            "ACMECF_KEY_TYPE": "rsa-2048",
+            "ACMECF_DNS_RESOLVER": "127.0.0.1:5353, 127.0.0.2",
+            "ACMECF_REUSE_KEY": "yes",
+            "ACMECF_DEPLOY_HOOK": "systemctl reload nginx",
+            "ACMECF_PROPAGATION_TIMEOUT": "2m",
+            "ACMECF_SERVER": "",  # empty counts as unset
+        }
+    )
+    assert overrides == {
+        "key_type": "rsa-2048",
+        "dns_resolvers": ("127.0.0.1:5353", "127.0.0.2"),
+        "reuse_key": True,
+        "deploy_hooks": ("systemctl reload nginx",),
+        "propagation_timeout": 120.0,
+    }
 
 
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
-        ("ACMECF_KEEP_VERSIONS", "-1"),
-        ("ACMECF_ORIGIN_CA_VALIDITY", "100"),
-        ("ACMECF_KEY_GROUP", "bad group"),
+        ("ACMECF_KEY_TYPE", "dsa"),
+        ("ACMECF_SERVER", "http://insecure.example/dir"),
+        ("ACMECF_NAMESERVER_PORT", "99999"),
+        ("ACMECF_REUSE_KEY", "perhaps"),
+        ("ACMECF_ZONE_ID", "not-a-zone-id"),
     ],
 )
-def test_bad_values_are_refused_naming_the_variable(variable: str, value: str) -> None:
+def test_a_bad_environment_variable_is_named(variable: str, value: str) -> None:
     with pytest.raises(SettingError) as caught:
         environment_overrides({variable: value})
     assert caught.value.key == variable
 
 
-def test_run_defaults_come_from_the_run_section() -> None:
-    config = parse(
-        "/etc/acmecf/acmecf.toml",
-        b'[run]\nparallel = 4\nhook_timeout = "2m"\nkeep_logs = 100\nlog_format = "json"\n',
-    )
-    assert run_defaults(config) == RunDefaults(4, 120.0, 100, "json")
-    assert run_defaults(parse("/x.toml", b"")) == RunDefaults()
+def test_names_have_no_environment_variable() -> None:
+    assert BY_NAME["names"].environment_variable is None
 
 
-@pytest.mark.parametrize(
-    ("text", "key"),
-    [
-        (b"[run]\nparallel = 0\n", "run.parallel"),
-        (b"[run]\nkeep_logs = 5000\n", "run.keep_logs"),
-        (b'[run]\nlog_format = "xml"\n', "run.log_format"),
-        (b"[run]\nparalel = 4\n", "run.paralel"),
-    ],
-)
-def test_a_bad_run_section_names_the_key(text: bytes, key: str) -> None:
-    with pytest.raises(StoredFileError) as caught:
-        run_defaults(parse("/etc/acmecf/acmecf.toml", text))
-    assert caught.value.key == key
+def test_later_layers_win_and_unknown_names_are_a_bug() -> None:
+    base = CertificateSettings(cert_name="x", names=("x.example.com",))
+    merged = merge(base, {"key_type": "rsa-2048"}, {"key_type": "ecdsa-p384"})
+    assert merged.key_type == "ecdsa-p384"
+    with pytest.raises(KeyError):
+        merge(base, {"no_such_setting": 1})
