@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import json
 import logging
 import os
@@ -143,8 +144,16 @@ class RunLogHandler(logging.Handler):
         try:
             self._stream.write(redact(self.format(record)) + "\n")
             self._stream.flush()
-        except (OSError, ValueError):  # a full disk must not fail the run: the console has it
-            self.handleError(record)
+        except (OSError, ValueError) as err:
+            # A full disk must not fail the run, nor fill the console with tracebacks: say it
+            # once, on the console only, and write no more.
+            self._stream = _Discard()
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            logging.getLogger("acmecf").warning(
+                "the run log %s cannot be written (%s): the rest of this run is not in it",
+                self.path or "file",
+                reason,
+            )
 
     def close(self) -> None:
         if self._stream is not None and self._stream not in (sys.stderr, sys.stdout):
@@ -152,6 +161,13 @@ class RunLogHandler(logging.Handler):
                 self._stream.close()
         self._stream = None
         super().close()
+
+
+class _Discard(io.StringIO):
+    """Where a run log goes that cannot be written: nowhere."""
+
+    def write(self, text: str) -> int:
+        return len(text)
 
 
 _handler: RunLogHandler | None = None
@@ -190,7 +206,7 @@ def start_run_log(store: Any) -> Path | None:
         raise
     except (AcmecfError, OSError) as err:
         logging.getLogger("acmecf").warning("this run is not logged to a file: %s", err)
-        handler.start(open(os.devnull, "w"), None, "text")  # noqa: SIM115 (closed with it)
+        handler.start(_Discard(), None, "text")
         return None
     handler.start(stream, path, log_format)
     import click

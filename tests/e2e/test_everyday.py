@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from acmecf.sandbox.testbed import Sandbox
 
-from .conftest import Acmecf, credentials_file
+from .conftest import Acmecf, credentials_file, require_root
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "acmecf" / "data" / "run-result.schema.json").read_text())
@@ -138,8 +138,7 @@ def test_cert_p12_without_a_password_comes_with_a_warning(acmecf: Acmecf) -> Non
 
 @pytest.fixture
 def test_group() -> grp.struct_group:
-    if os.geteuid() != 0:
-        pytest.skip("creating a group and handing files to it needs root")
+    require_root("creating a group and handing files to it")
     try:
         return grp.getgrnam(TEST_GROUP)
     except KeyError:

@@ -33,3 +33,17 @@ def test_a_handler_never_started_writes_nothing() -> None:
     handler = RunLogHandler()
     handler.handle(logging.LogRecord("acmecf", logging.INFO, __file__, 1, "x", None, None))
     assert not handler.started and handler.path is None
+
+
+class _FullDisk(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_log_that_cannot_be_written_stops_quietly(capsys: object) -> None:
+    handler = RunLogHandler()
+    handler.start(_FullDisk(), None, "text")
+    record = logging.LogRecord("acmecf.x", logging.INFO, __file__, 1, "first", None, None)
+    handler.handle(record)
+    handler.handle(record)  # no second attempt, and no traceback either time
+    assert "Traceback" not in capsys.readouterr().err  # type: ignore[attr-defined]
