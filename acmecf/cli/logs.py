@@ -144,16 +144,17 @@ class RunLogHandler(logging.Handler):
         try:
             self._stream.write(redact(self.format(record)) + "\n")
             self._stream.flush()
+            return
         except (OSError, ValueError) as err:
-            # A full disk must not fail the run, nor fill the console with tracebacks: say it
-            # once, on the console only, and write no more.
-            self._stream = _Discard()
             reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-            logging.getLogger("acmecf").warning(
-                "the run log %s cannot be written (%s): the rest of this run is not in it",
-                self.path or "file",
-                reason,
-            )
+        # A full disk must not fail the run, nor fill the console with tracebacks: say it
+        # once, and write no more.
+        self._stream = _Discard()
+        logging.getLogger("acmecf").warning(
+            "the run log %s cannot be written (%s): the rest of this run is not in it",
+            self.path or "file",
+            reason,
+        )
 
     def close(self) -> None:
         if self._stream is not None and self._stream not in (sys.stderr, sys.stdout):

@@ -41,9 +41,17 @@ class _FullDisk(io.StringIO):
 
 
 def test_a_log_that_cannot_be_written_stops_quietly(capsys: object) -> None:
-    handler = RunLogHandler()
-    handler.start(_FullDisk(), None, "text")
-    record = logging.LogRecord("acmecf.x", logging.INFO, __file__, 1, "first", None, None)
-    handler.handle(record)
-    handler.handle(record)  # no second attempt, and no traceback either time
-    assert "Traceback" not in capsys.readouterr().err  # type: ignore[attr-defined]
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers[:] = [logging.StreamHandler()]  # the console, as setup_logging has it
+    try:
+        handler = RunLogHandler()
+        handler.start(_FullDisk(), None, "text")
+        record = logging.LogRecord("acmecf.x", logging.INFO, __file__, 1, "first", None, None)
+        handler.handle(record)
+        handler.handle(record)  # no second attempt, and no traceback either time
+    finally:
+        root.handlers[:] = saved
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    assert "Traceback" not in err
+    assert err.count("cannot be written (No space left on device)") == 1
