@@ -298,16 +298,25 @@ def main() -> None:
     interrupts.install()
     try:
         result = cli.main(prog_name="acmecf", standalone_mode=False)
+    except SystemExit as done:  # the error boundary has printed its line
+        _exit(done.code if isinstance(done.code, int) else 1)
     except KeyboardInterrupt:
         click.echo(f"acmecf: error: {interrupted_message()}", err=True)
-        sys.exit(130)
+        _exit(130)
     except click.exceptions.Abort:
         click.echo("acmecf: error: aborted; nothing was changed", err=True)
-        sys.exit(1)
+        _exit(1)
     except click.ClickException as err:
         context = getattr(err, "ctx", None)
         where = f" (see `{context.command_path} --help`)" if context is not None else ""
         message = one_line(err.format_message())
         click.echo(f"acmecf: error: {message[:1].lower()}{message[1:]}{where}", err=True)
-        sys.exit(err.exit_code)
-    sys.exit(result if isinstance(result, int) else 0)
+        _exit(err.exit_code)
+    _exit(result if isinstance(result, int) else 0)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with `code`; a signal from here on (the interpreter shutting down) still ends in
+    one line and status 130, never a traceback."""
+    interrupts.quiet_from_now_on()
+    sys.exit(code)

@@ -131,7 +131,7 @@ def _stored_option(setting: Any) -> Callable[[F], F]:
         options["type"] = click.IntRange(1, 65535)
         options["metavar"] = "PORT"
     elif isinstance(kind, Seconds):
-        options["type"] = DURATION
+        options["type"] = DURATION_OR_ZERO if kind.allow_zero else DURATION
         options["metavar"] = "DURATION"
         options["default"] = setting.default
         options["show_default"] = _duration_text(setting.default)
@@ -150,6 +150,8 @@ def _env_help(setting: Any) -> str:
 
 
 def _duration_text(seconds: float) -> str:
+    if seconds == 0:
+        return "0s"
     if seconds % 3600 == 0:
         return f"{seconds / 3600:g}h"
     if seconds % 60 == 0:

@@ -339,13 +339,17 @@ def _client_certificates_due(
 def _renew_client_certificates(
     store: FileStore, services: Services, selection: RenewSelection, now: datetime.datetime
 ) -> list[ClientRenewal]:
-    from acmecf.origin.pulls import renew_client_certificates
+    from acmecf.origin.pulls import DeployWait, renew_client_certificates
     from acmecf.storage.origin_pulls import OriginPullFiles
 
     if services.options.dry_run:
         return []
     return renew_client_certificates(
-        OriginPullFiles(store), services.cloudflare, now=now, force=selection.force
+        OriginPullFiles(store),
+        services.cloudflare,
+        now=now,
+        force=selection.force,
+        wait=DeployWait(sleep=services.sleep),  # Ctrl-C and SIGTERM end the wait
     )
 
 

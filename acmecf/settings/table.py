@@ -37,6 +37,11 @@ ISSUERS = (ISSUER_ACME, ISSUER_ORIGIN_CA)
 # https://developers.cloudflare.com/api/resources/origin_ca_certificates/methods/create/
 ORIGIN_CA_VALIDITIES = (7, 30, 90, 365, 730, 1095, 5475)
 KEEP_VERSIONS = 5
+DNS_CHECKS = ("authoritative", "resolver", "none")  # as dns.propagation names them
+# After every nameserver serves the records: a pause for the CA's far view (README, "How it
+# waits for DNS"), and the fixed wait of --dns-check none.
+PROPAGATION_SETTLE = 5.0
+PROPAGATION_DELAY = 60.0
 
 
 # --- kinds of values ---------------------------------------------------------------------------
@@ -117,17 +122,20 @@ class Port(Kind):
 
 
 class Seconds(Kind):
-    """A duration, stored as seconds; typed as 90, 90s, 5m or 1h."""
+    """A duration, stored as seconds; typed as 90, 90s, 5m or 1h (0 only with `allow_zero`)."""
 
     metavar = "DURATION"
+
+    def __init__(self, *, allow_zero: bool = False) -> None:
+        self.allow_zero = allow_zero
 
     def parse(self, value: object) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError(f"must be a duration, not {_type_name(value)}")
-        return parse_duration(value)
+        return parse_duration(value, allow_zero=self.allow_zero)
 
     def check(self, text: str) -> Any:
-        return parse_duration(text)
+        return parse_duration(text, allow_zero=self.allow_zero)
 
 
 class Strings(Kind):
@@ -354,6 +362,30 @@ SETTINGS: tuple[Setting, ...] = (
         "--propagation-timeout",
     ),
     Setting(
+        "dns_check",
+        Choice(DNS_CHECKS),
+        "authoritative",
+        "How to tell that DNS serves the records: ask every authoritative nameserver "
+        "(authoritative), poll the resolver (resolver: the system's, or --dns-resolver; for "
+        "hosts that may not send DNS queries elsewhere), or wait --propagation-delay (none).",
+        "--dns-check",
+    ),
+    Setting(
+        "propagation_settle",
+        Seconds(allow_zero=True),
+        PROPAGATION_SETTLE,
+        "Wait this long more once DNS serves every record, for the CA's resolvers elsewhere "
+        "(e.g. 5s, 0 for none).",
+        "--propagation-settle",
+    ),
+    Setting(
+        "propagation_delay",
+        Seconds(),
+        PROPAGATION_DELAY,
+        "With --dns-check none: how long to wait after publishing (e.g. 60s, 2m).",
+        "--propagation-delay",
+    ),
+    Setting(
         "validation_timeout",
         Seconds(),
         300.0,
@@ -491,6 +523,9 @@ class CertificateSettings:
     dns_resolvers: tuple[str, ...] = ()
     nameserver_port: int | None = None
     propagation_timeout: float = 180.0
+    dns_check: str = "authoritative"
+    propagation_settle: float = PROPAGATION_SETTLE
+    propagation_delay: float = PROPAGATION_DELAY
     validation_timeout: float = 300.0
     issuer: str = ISSUER_ACME
     reuse_key: bool = False

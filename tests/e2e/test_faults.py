@@ -386,3 +386,19 @@ def test_a_silent_acme_server_fails_within_the_bound_with_one_line(
     assert elapsed < 60, f"took {elapsed:.0f}s"
     [line] = result.stderr.strip().splitlines()
     assert "did not answer in time" in line and "ACME server" in line
+
+
+@pytest.mark.parametrize("delay", [0.06, 0.1, 0.15, 0.2, 0.3, 0.5, 0.8])
+def test_a_signal_at_any_moment_of_start_up_or_exit_ends_in_one_line(
+    acmecf: Acmecf, sandbox: Sandbox, delay: float
+) -> None:
+    assert acmecf.issue("early.example.com").code == 0
+    process = start(acmecf, "renew", "--force", "--cert-name", "early.example.com")
+    time.sleep(delay)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode in (0, 130), (process.returncode, stderr)
+    assert "Traceback" not in stderr
+    if process.returncode == 130:
+        assert stderr.strip().splitlines()[-1].startswith("acmecf: error: interrupted")
+    assert challenge_records(sandbox) == []
