@@ -79,7 +79,7 @@ def account_register(**kwargs: Any) -> None:
       acmecf account register --agree-tos --server https://acme.zerossl.com/v2/DV90 \\
           --eab-kid KID --eab-hmac-key-file /root/zerossl-hmac
     """
-    run_command(_register, kwargs, _account_options)
+    run_command(_register, kwargs, _account_options, logged=True)
 
 
 def _register(options: AccountOptions) -> None:
@@ -124,7 +124,7 @@ def account_update(**kwargs: Any) -> None:
     Example:
       acmecf account update --email new-ops@example.com
     """
-    run_command(_update, kwargs, _account_options)
+    run_command(_update, kwargs, _account_options, logged=True)
 
 
 def _update(options: AccountOptions) -> None:
@@ -149,7 +149,7 @@ def account_deactivate(**kwargs: Any) -> None:
     Example:
       acmecf account deactivate --staging --yes
     """
-    run_command(_deactivate, kwargs, _account_options)
+    run_command(_deactivate, kwargs, _account_options, logged=True)
 
 
 def _deactivate(options: AccountOptions) -> None:
@@ -180,7 +180,7 @@ def account_rollover_key(**kwargs: Any) -> None:
     Example:
       acmecf account rollover-key
     """
-    run_command(_rollover, kwargs, _account_options)
+    run_command(_rollover, kwargs, _account_options, logged=True)
 
 
 def _rollover(options: AccountOptions) -> None:

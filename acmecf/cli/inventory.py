@@ -174,7 +174,10 @@ def delete(**kwargs: Any) -> None:
       acmecf delete --cert-name old.example.com --yes
     """
     run_command(
-        _delete, kwargs, lambda common, kw: DeleteOptions(common, kw["cert_name"], kw["yes"])
+        _delete,
+        kwargs,
+        lambda common, kw: DeleteOptions(common, kw["cert_name"], kw["yes"]),
+        logged=True,
     )
 
 
