@@ -8,8 +8,10 @@ import acmecf.cli.certbot  # noqa: F401  (registers import-certbot)
 from acmecf.cli import (  # noqa: F401  (registers the commands)
     accounts,
     certificates,
+    install,
     inventory,
     origin,
+    reconfigure,
     sandbox,
 )
 from acmecf.cli.base import cli, main

@@ -227,6 +227,7 @@ class Services:
             return OriginCaIssuer(
                 CloudflareOriginCA(self.cloudflare(settings.credentials_file)),
                 dry_run=self.options.dry_run,
+                validity_days=settings.origin_ca_validity,
             )
         from acmecf.acme.orders import Orders
         from acmecf.issuers.acme import AcmeIssuer
