@@ -9,8 +9,10 @@ from acmecf.cli import (  # noqa: F401  (registers the commands)
     accounts,
     certificates,
     fleet,
+    install,
     inventory,
     origin,
+    reconfigure,
     sandbox,
 )
 from acmecf.cli.base import cli, main

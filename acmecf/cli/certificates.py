@@ -32,7 +32,14 @@ from acmecf.cli.options import (
     run_options_from,
     stored_setting_options,
 )
-from acmecf.cli.report import Progress, print_outcome, records_left_text, summary_line
+from acmecf.cli.report import (
+    Progress,
+    outcome_record,
+    print_document,
+    print_outcome,
+    records_left_text,
+    summary_line,
+)
 
 if TYPE_CHECKING:
     from acmecf.lifecycle.obtain import Outcome
@@ -41,6 +48,11 @@ if TYPE_CHECKING:
     from acmecf.storage.files import FileStore
     from acmecf.storage.model import StoredCertificate
 
+
+JSON_HELP = (
+    "Print one JSON document on stdout instead of the result lines: each certificate's "
+    'outcome, new expiry, files and error ({"version": 1, ...}; see the README).'
+)
 
 # --- acmecf issue ----------------------------------------------------------------------------
 
@@ -53,6 +65,7 @@ class IssueOptions:
     server_given: bool
     server: str
     run: RunOptions
+    as_json: bool = False
 
 
 def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]) -> IssueOptions:
@@ -68,7 +81,9 @@ def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]
     given.pop("server", None)
     eab = eab_from(kwargs, os.environ)
     run = run_options_from(kwargs, agree_tos=kwargs["agree_tos"], eab=eab)
-    return IssueOptions(common, wanted, given, server_given, server, run)
+    return IssueOptions(
+        common, wanted, given, server_given, server, run, as_json=bool(kwargs["as_json"])
+    )
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -100,6 +115,7 @@ def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]
     dry_run="Do everything against the staging CA (or --server) but write nothing.",
     parallel="With --batch: issue up to N certificates at once.",
 )
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @common_options
 @click.pass_context
 def issue(ctx: click.Context, /, **kwargs: Any) -> None:
@@ -126,6 +142,7 @@ def issue(ctx: click.Context, /, **kwargs: Any) -> None:
 
 
 def _issue(options: IssueOptions) -> None:
+    from acmecf.cli.reconfigure import check_settings
     from acmecf.errors import AcmecfError, CertificateNotFoundError
     from acmecf.issuers.origin_ca import request_type_for
     from acmecf.settings import config_file
@@ -154,15 +171,26 @@ def _issue(options: IssueOptions) -> None:
         settings = merge(base, layer)
         if settings.issuer == ISSUER_ORIGIN_CA:
             request_type_for(settings.key_type)  # refuse a key type it cannot sign, before any call
+        for warning in check_settings(settings):  # key group, PKCS#12 password (cli.reconfigure)
+            say(f"warning: {warning}", err=True)
         state = existing.state if existing is not None else CertificateState()
         certificates.append(StoredCertificate(settings, state))
     services = _services(store, options.run)
+    quiet = options.common.quiet or options.as_json
     try:
-        outcomes = _run_protected(certificates, services, quiet=options.common.quiet)
+        outcomes = _run_protected(certificates, services, quiet=quiet)
     finally:
         services.close()
     log.debug("Cloudflare API calls: %d", services.cloudflare_api_calls())
     records_left = services.cleanup_report.left
+    if options.as_json:
+        print_document(
+            "issue",
+            [outcome_record(o, dry_run=options.run.dry_run, verb="issued") for o in outcomes],
+            dry_run=options.run.dry_run,
+            ok=all(o.ok and not o.warnings for o in outcomes) and not records_left,
+            records_left=records_left,
+        )
     if len(certificates) > 1:
         line = summary_line(outcomes, records_left=records_left, what="certificates")
         if line:
@@ -176,7 +204,7 @@ def _issue(options: IssueOptions) -> None:
         raise outcome.error
     issued = outcome.issued
     assert issued is not None
-    if not options.common.quiet:
+    if not quiet:
         verb = "would be issued (dry run, nothing written)" if options.run.dry_run else "issued"
         say(
             f"Certificate {certificate.name} {verb} for {', '.join(certificate.settings.names)}, "
@@ -206,9 +234,11 @@ def _issue(options: IssueOptions) -> None:
 
 def _services(store: FileStore, run: RunOptions) -> Services:
     from acmecf import interrupts
+    from acmecf.cli.logs import start_run_log
     from acmecf.lifecycle.services import Services
     from acmecf.lifecycle.sync import join_fleet
 
+    start_run_log(store)  # the run does something now: log it (cli.logs)
     services = Services(store, os.environ, run)
     join_fleet(services)  # a shared store: deploying brings the version into live/ first
     interrupts.on_interrupt(services.cancel)
@@ -294,6 +324,7 @@ class RenewOptions:
     post_hook: str | None
     random_sleep: float
     run: RunOptions
+    as_json: bool = False
 
 
 def _renew_options(common: Common, kwargs: Mapping[str, Any]) -> RenewOptions:
@@ -314,6 +345,7 @@ def _renew_options(common: Common, kwargs: Mapping[str, Any]) -> RenewOptions:
         post_hook=kwargs["post_hook"],
         random_sleep=float(kwargs["random_sleep"]),
         run=run_options_from(kwargs),
+        as_json=bool(kwargs["as_json"]),
     )
 
 
@@ -347,6 +379,7 @@ def _renew_options(common: Common, kwargs: Mapping[str, Any]) -> RenewOptions:
     dry_run="Renew against the staging CA (or the stored server) but write nothing.",
     parallel="Renew up to N certificates at once, overlapping their DNS and CA waits.",
 )
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @common_options
 def renew(**kwargs: Any) -> None:
     """Renew every certificate that is due, and leave the others alone.
@@ -374,7 +407,7 @@ def _renew(options: RenewOptions) -> None:
     from acmecf.lifecycle.renew import renew_due
 
     store = options.common.store()
-    quiet = options.common.quiet
+    quiet = options.common.quiet or options.as_json
     progress = Progress(enabled=sys.stderr.isatty() and not quiet)
     services_made: list[Services] = []
 
@@ -403,20 +436,26 @@ def _renew(options: RenewOptions) -> None:
     progress.clear()
     if interrupts.interrupted():
         raise Interrupted("interrupted")
-    _print_report(report, options)
+    _print_report(report, options, quiet=quiet)
     errors = [name for name, _ in report.errors]
-    errors += _sync_after_renew(store, options, make_services)
+    errors += _sync_after_renew(store, options, make_services, quiet=quiet)
     errors += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
     hooks = ["the post-hook" if report.outcomes else "the pre-hook" for _ in report.hook_errors]
     line = summary_line(
         report.outcomes, errors=errors, hook_failures=hooks, records_left=report.records_left
     )
+    if options.as_json:
+        _print_renew_document(report, options, ok=line is None)
     if line:
         raise AcmecfError(line)
 
 
 def _sync_after_renew(
-    store: FileStore, options: RenewOptions, make_services: Callable[[], Services]
+    store: FileStore,
+    options: RenewOptions,
+    make_services: Callable[[], Services],
+    *,
+    quiet: bool,
 ) -> list[str]:
     """With a shared store: remove the records of other origins' runs that died while this
     one waited for their locks (their leases have expired since it started), then bring this
@@ -438,11 +477,36 @@ def _sync_after_renew(
             services.close()
 
     report = sync_all(store, sync_services(store, options.run), options.selection.cert_names)
-    return print_sync(report, quiet=options.common.quiet)
+    return print_sync(report, quiet=quiet)
 
 
-def _print_report(report: RenewReport, options: RenewOptions) -> None:
-    quiet = options.common.quiet
+def _print_renew_document(report: RenewReport, options: RenewOptions, *, ok: bool) -> None:
+    from acmecf.cli.report import other_record
+
+    dry_run = options.run.dry_run
+    records = [outcome_record(o, dry_run=dry_run, verb="renewed") for o in report.outcomes]
+    records += [other_record(n, "not_due", reason=d.reason) for n, d in report.not_due]
+    records += [other_record(n, "failed", error=str(e)) for n, e in report.errors]
+    clients = [
+        {
+            "zone": c.zone_name,
+            "not_after": c.not_after.isoformat() if c.not_after else None,
+            "error": str(c.error) if c.error else None,
+        }
+        for c in report.client_renewals
+    ]
+    print_document(
+        "renew",
+        records,
+        dry_run=dry_run,
+        ok=ok,
+        hook_errors=[str(e) for e in report.hook_errors],
+        records_left=report.records_left,
+        origin_pull_clients=clients,
+    )
+
+
+def _print_report(report: RenewReport, options: RenewOptions, *, quiet: bool) -> None:
     for name, error in report.errors:
         say(f"failed {name}: {error}", err=True)
     for client in report.client_renewals:
@@ -458,6 +522,6 @@ def _print_report(report: RenewReport, options: RenewOptions) -> None:
             )
     for hook_error in report.hook_errors:
         say(f"failed: {hook_error}", err=True)
-    if not report.outcomes and not report.errors and options.common.verbose:
+    if not report.outcomes and not report.errors and options.common.verbose and not quiet:
         count = len(report.not_due)
         say(f"nothing due ({count} certificate{'s' * (count != 1)} checked)")

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from acmecf.dns.propagation import ExpectedRecord
 from acmecf.dns.provider import DnsProvider, ZoneFinder
-from acmecf.errors import AcmecfError, CloudflareError
+from acmecf.errors import AcmecfError, CloudflareError, ValidationFailed
 from acmecf.issuers.base import CertificateRequest, IssuedCertificate
 from acmecf.names import challenge_name
 from acmecf.pki.chain import verify_chain
@@ -30,6 +30,13 @@ log = logging.getLogger(__name__)
 
 CLEANUP_PATIENCE = 180.0  # how long record removal is retried before it is left to the journal
 CLEANUP_FIRST_PAUSE = 1.0
+# A validation that failed although every nameserver served the record is retried once with a
+# new order: two failed authorizations per name and run stay within Let's Encrypt's 5 per name
+# per account per hour even when the run is repeated at once.
+# https://letsencrypt.org/docs/rate-limits/#authorization-failures-per-identifier-per-account
+VALIDATION_RETRIES = 1
+RETRY_SETTLE_FACTOR = 12.0  # the retry waits 12 settle times (a minute with the default 5 s)
+RETRY_SETTLE_MINIMUM = 5.0
 
 
 class Challenge(Protocol):
@@ -68,7 +75,11 @@ class Propagation(Protocol):
 
     def follow_cname(self, name: str) -> str: ...
 
-    def wait(self, records: list[ExpectedRecord], *, timeout: float) -> None: ...
+    settle: float  # seconds waited after DNS serves every record
+
+    def wait(
+        self, records: list[ExpectedRecord], *, timeout: float, settle: float | None = None
+    ) -> None: ...
 
 
 @dataclass
@@ -130,6 +141,52 @@ class AcmeIssuer:
         )
         csr = make_csr(key, names, must_staple=request.must_staple)
         acme = self._ordering()
+
+        # 3-6. Order, publish, wait, answer, finalize. When the CA did not find a record that
+        #      every nameserver here served, its resolvers see DNS later than we do: order
+        #      again (the failed authorization is invalid for good, RFC 8555 §7.1.4) and give
+        #      DNS longer before answering. Bounded by Let's Encrypt's limit of 5 failed
+        #      authorizations per name per account per hour.
+        settle: float | None = None  # the checker's own, at first
+        fullchain = ""
+        for attempt in range(VALIDATION_RETRIES + 1):
+            try:
+                fullchain = self._order(acme, request, csr, targets, zones, settle)
+                break
+            except ValidationFailed as err:
+                if attempt == VALIDATION_RETRIES:
+                    raise
+                settle = max(RETRY_SETTLE_FACTOR * self._propagation.settle, RETRY_SETTLE_MINIMUM)
+                log.warning(
+                    "%s; the CA's resolvers see DNS later than the nameservers here: ordering "
+                    "again and waiting %.0fs longer before answering (retry %d of %d)",
+                    err,
+                    settle,
+                    attempt + 1,
+                    VALIDATION_RETRIES,
+                )
+
+        # 7. Check what the CA sent before anyone stores it, and ask when the CA wants it
+        #    renewed (RFC 9773 §4.2), so the next `renew` has its answer without asking.
+        chain = verify_chain(fullchain, key, names, issuer=f"the CA at {acme.server}")
+        return IssuedCertificate(
+            key_pem(key),
+            chain,
+            renewal_info_url=acme.renewal_info_url,
+            renewal_info=self._renewal_info(acme, chain.leaf),
+        )
+
+    def _order(
+        self,
+        acme: Ordering,
+        request: CertificateRequest,
+        csr: bytes,
+        targets: dict[str, str],
+        zones: dict[str, str | None],
+        settle: float | None,
+    ) -> str:
+        """One order from creation to the downloaded chain; its records are always removed."""
+        names = list(request.names)
         log.info("ordering a certificate for %s from %s", ", ".join(names), acme.server)
         order = acme.new_order(csr, replaces=request.replaces, profile=request.profile)
         challenges: list[Challenge] = acme.pending_challenges(order)
@@ -151,9 +208,10 @@ class AcmeIssuer:
             if challenges:
                 log.info("published %d TXT record(s)", len(published))
 
-            # 4. Wait until every authoritative nameserver serves every value, then answer
-            #    (RFC 8555 §8.4): answering early makes the CA fail the validation for good.
-            self._propagation.wait(expected, timeout=request.propagation_timeout)
+            # 4. Wait until every authoritative nameserver serves every value (and the settle
+            #    time), then answer (RFC 8555 §8.4): answering early makes the CA fail the
+            #    validation for good.
+            self._propagation.wait(expected, timeout=request.propagation_timeout, settle=settle)
             deadline = self._clock() + request.validation_timeout
             for challenge in challenges:
                 acme.answer(challenge)
@@ -162,20 +220,10 @@ class AcmeIssuer:
                 log.info("the CA validated %s", ", ".join(c.identifier for c in challenges))
 
             # 5. Finalize with the CSR and download the chain (RFC 8555 §7.4).
-            fullchain = acme.finalize(order, csr, deadline, preferred_chain=request.preferred_chain)
+            return acme.finalize(order, csr, deadline, preferred_chain=request.preferred_chain)
         finally:
             # 6. Remove exactly the records this run created: on success, failure or Ctrl-C.
             self.remove_records(published)
-
-        # 7. Check what the CA sent before anyone stores it, and ask when the CA wants it
-        #    renewed (RFC 9773 §4.2), so the next `renew` has its answer without asking.
-        chain = verify_chain(fullchain, key, names, issuer=f"the CA at {acme.server}")
-        return IssuedCertificate(
-            key_pem(key),
-            chain,
-            renewal_info_url=acme.renewal_info_url,
-            renewal_info=self._renewal_info(acme, chain.leaf),
-        )
 
     @staticmethod
     def _renewal_info(

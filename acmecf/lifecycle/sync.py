@@ -27,10 +27,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from acmecf.errors import AcmecfError, DeployError, HookError
-from acmecf.lifecycle.obtain import run_deploy_hooks
+from acmecf.lifecycle.obtain import Outcome, run_deploy_hooks
 from acmecf.lifecycle.services import Services
 from acmecf.storage.fleet import FleetStore
-from acmecf.storage.model import OriginSync, StoredCertificate, material_digest
+from acmecf.storage.model import (
+    CertificateMaterial,
+    OriginSync,
+    StoredCertificate,
+    material_digest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,17 +101,27 @@ def sync_certificate(
     pointer: tuple[str, str] | None = None,
     record: OriginSync | None = None,
     lookup_record: bool = False,
+    counting: Outcome | None = None,
 ) -> SyncOutcome:
     """Bring `name` in step on this origin (module doc); never raises an AcmecfError (the
-    outcome carries it). `certificate` gives the settings whose deploy hooks run (default:
-    the stored ones, with the environment's overrides); `pointer` and `record` what the
-    caller already read."""
+    outcome carries it). `certificate` gives the settings whose files are written and whose
+    deploy hooks run (default: the stored ones, with the environment's overrides); `pointer`
+    and `record` what the caller already read; `counting` a run's outcome that counts the
+    hooks run."""
     outcome = SyncOutcome(name)
     try:
         # One sync of a certificate at a time on this machine (the watch service and a renew).
         with store.local.lock(name, wait=services.options.hook_timeout + 30):
             _sync_locked(
-                store, name, services, outcome, certificate, pointer, record, lookup_record
+                store,
+                name,
+                services,
+                outcome,
+                certificate,
+                pointer,
+                record,
+                lookup_record,
+                counting,
             )
     except AcmecfError as err:
         outcome.error = err
@@ -122,6 +137,7 @@ def _sync_locked(
     pointer: tuple[str, str] | None,
     record: OriginSync | None,
     lookup_record: bool,
+    counting: Outcome | None,
 ) -> None:
     shared = store.shared
     if pointer is None:
@@ -134,32 +150,55 @@ def _sync_locked(
     version, digest = pointer
     outcome.version = version
     here = store.local.live(name)
-    if here is None or material_digest(here.material) != digest:
-        live = shared.live(name)
-        if live is None:
-            return  # deleted meanwhile
-        version, digest = live.version, material_digest(live.material)
-        outcome.version = version
-        try:
-            store.local.check_free_space()
-            local_version = store.local.publish(name, live.material)
-        except AcmecfError as err:
-            raise DeployError(
-                f"this origin's live files of {name} were not switched to version {version} "
-                f"({err}); they still hold the previous one: `acmecf sync` tries again"
-            ) from err
-        outcome.changed = True
-        log.info("%s: version %s is live here (local version %s)", name, version, local_version)
-    elif record is not None and record.version == version and record.digest == digest:
+    in_step = here is not None and material_digest(here.material) == digest
+    if in_step and record is not None and (record.version, record.digest) == (version, digest):
         return  # in step, and its hooks ran
     if certificate is None:
         from acmecf.lifecycle.renew import with_environment
 
         certificate = with_environment(shared.load(name), services)
-    outcome.hook_errors += run_deploy_hooks(certificate, services)
+    if not in_step:
+        live = shared.live(name)
+        if live is None:
+            return  # deleted meanwhile
+        version, digest = live.version, material_digest(live.material)
+        outcome.version = version
+        _write_here(store, name, version, live.material, certificate)
+        outcome.changed = True
+    outcome.hook_errors += run_deploy_hooks(certificate, services, counting)
     outcome.hooks_ran = True
     result = "ok" if not outcome.hook_errors else str(outcome.hook_errors[0])
     shared.record_sync(name, version, digest, result)
+
+
+def _write_here(
+    store: FleetStore,
+    name: str,
+    version: str,
+    material: CertificateMaterial,
+    certificate: StoredCertificate,
+) -> None:
+    """Write `version` into this origin's live files, with the extra files its settings ask
+    for (combined.pem, cert.p12, a key group of this machine), then prune old local ones."""
+    from acmecf.lifecycle.outputs import output_files, plan_outputs
+
+    settings = certificate.settings
+    try:
+        store.local.check_free_space()
+        files = output_files(
+            plan_outputs(settings), name, material.privkey, material.cert, material.chain
+        )
+        local_version = store.local.publish(name, material, files)
+    except AcmecfError as err:
+        raise DeployError(
+            f"this origin's live files of {name} were not switched to version {version} "
+            f"({err}); they still hold the previous one: `acmecf sync` tries again"
+        ) from err
+    log.info("%s: version %s is live here (local version %s)", name, version, local_version)
+    try:
+        store.local.prune(name, settings.keep_versions)
+    except AcmecfError as err:
+        log.warning("%s: old versions here were not removed: %s", name, err)
 
 
 def join_fleet(services: Services) -> None:
@@ -174,9 +213,25 @@ def join_fleet(services: Services) -> None:
         services.options, lock_wait=max(services.options.lock_wait, store.lock_wait)
     )
 
-    def deploy_here(certificate: StoredCertificate) -> list[HookError]:
+    def deploy_here(certificate: StoredCertificate, counting: Outcome | None) -> list[HookError]:
+        if counting is not None and counting.superseded is not None:
+            # Other origins serve the certificate it replaces until they sync: revoking it now
+            # would make Cloudflare refuse them.
+            log.warning(
+                "%s: the Origin CA certificate it replaces (%s) was left valid, as other "
+                "origins may still serve it; revoke it in the dashboard once `acmecf list` "
+                "shows every origin on the new version",
+                certificate.name,
+                counting.superseded.serial,
+            )
+            counting.superseded = None
         outcome = sync_certificate(
-            store, certificate.name, services, certificate=certificate, lookup_record=True
+            store,
+            certificate.name,
+            services,
+            certificate=certificate,
+            lookup_record=True,
+            counting=counting,
         )
         errors = list(outcome.hook_errors)
         if outcome.error is not None:

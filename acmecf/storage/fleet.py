@@ -24,6 +24,7 @@ from acmecf.storage.model import (
     CertificateMaterial,
     CertificateState,
     LiveCertificate,
+    OutputFiles,
     StoredAccount,
     StoredCertificate,
 )
@@ -67,8 +68,18 @@ class FleetStore(FileStore):
     def save(self, certificate: StoredCertificate) -> None:
         self.shared.save(certificate)
 
-    def publish(self, name: str, material: CertificateMaterial) -> str:
+    def publish(
+        self, name: str, material: CertificateMaterial, files: OutputFiles | None = None
+    ) -> str:
+        """Publish to the fleet; the extra `files` are written here when the version reaches
+        this origin's live files (lifecycle.sync), as on every origin."""
         return self.shared.publish(name, material)
+
+    def prune(self, name: str, keep: int) -> list[str]:
+        """Prune the fleet's old versions and this origin's."""
+        removed = self.shared.prune(name, keep)
+        self.local.prune(name, keep)
+        return removed
 
     def live(self, name: str) -> LiveCertificate | None:
         return self.shared.live(name)

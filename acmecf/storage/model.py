@@ -20,6 +20,9 @@ from acmecf.settings.table import CertificateSettings
 
 UTC = datetime.UTC
 LIVE_FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
+COMBINED_FILE = "combined.pem"
+PKCS12_FILE = "cert.p12"
+KEY_FILES = ("privkey.pem", COMBINED_FILE, PKCS12_FILE)  # the files that hold the private key
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class CertificateState:
     last_success: datetime.datetime | None = None
     version: str | None = None
     deployed_version: str | None = None
+    serial: str | None = None  # the issuer's id of the live certificate (Origin CA: its serial)
 
 
 TIME_FIELDS = frozenset(
@@ -80,6 +84,21 @@ class CertificateMaterial:
     @property
     def fullchain(self) -> bytes:
         return self.given_fullchain if self.given_fullchain is not None else self.cert + self.chain
+
+
+@dataclass(frozen=True)
+class OutputFiles:
+    """What a version holds besides the four PEM files, and who may read its key.
+
+    The caller decides (from the certificate's settings, pki building the PKCS#12 bytes); the
+    store writes it as given, in the same version and the same atomic switch as the rest.
+    `key_gid` is the group that may read the files holding the key (0640) and enter the
+    certificate's directories (0750); None keeps them the owner's alone (0600 and 0700).
+    """
+
+    combined: bool = False  # combined.pem: the private key, then the full chain
+    pkcs12: bytes | None = field(default=None, repr=False)  # cert.p12, as it is to be written
+    key_gid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -194,10 +213,10 @@ class OriginSync:
 
 
 def material_digest(material: CertificateMaterial) -> str:
-    """A digest of a version's public parts (leaf, chain, full chain): equal digests, same
-    version, without reading or decrypting the key (the leaf names the key's public half)."""
+    """A digest of a version's public parts (leaf and chain): equal digests, same version,
+    without reading or decrypting the key (the leaf names the key's public half)."""
     hashed = hashlib.sha256()
-    for part in (material.cert, material.chain, material.fullchain):
+    for part in (material.cert, material.chain):
         hashed.update(len(part).to_bytes(8, "big"))
         hashed.update(part)
     return hashed.hexdigest()

@@ -193,3 +193,12 @@ def test_a_broken_entry_is_named_with_its_key(store: Any, tmp_path: Path) -> Non
     with pytest.raises(StoredFileError) as caught:
         store.load("example.com")
     assert caught.value.key == "certificate.names"
+
+
+def test_prune_keeps_the_newest_versions_and_never_the_live_one(store: Any) -> None:
+    versions = [store.publish("example.com", _material(str(n))) for n in range(4)]
+    assert store.prune("example.com", 0) == []
+    assert store.prune("example.com", 2) == versions[:2]
+    assert store.prune("example.com", 2) == []
+    live = store.live("example.com")
+    assert live is not None and (live.version, live.material) == (versions[-1], _material("3"))

@@ -103,6 +103,9 @@ class Acmecf:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "ACMECF_"))}
         env.update(self.sandbox.client_environment())
         env["ACMECF_CONFIG_DIR"] = str(self.config_dir)
+        # Pebble resolves straight from the emulated nameservers (no anycast sites far away),
+        # so the settle time for the CA's far view is 0 here; tests of it set it themselves.
+        env["ACMECF_PROPAGATION_SETTLE"] = "0"
         for key, value in overrides.items():
             if value is None:
                 env.pop(key, None)

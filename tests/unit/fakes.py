@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 
 from acmecf.dns.propagation import ExpectedRecord
 from acmecf.dns.provider import Zone
-from acmecf.errors import AcmeError, CloudflareError, ZoneNotFoundError
+from acmecf.errors import AcmeError, CloudflareError, ValidationFailed, ZoneNotFoundError
 from acmecf.names import challenge_name
 
 from .x509_factory import TinyCA
@@ -52,13 +52,18 @@ class FakePropagation:
     def __init__(self, dns: FakeDns) -> None:
         self.dns = dns
         self.waited: list[list[ExpectedRecord]] = []
+        self.settles: list[float | None] = []
+        self.settle = 5.0
         self.fail: Exception | None = None
 
     def follow_cname(self, name: str) -> str:
         return name
 
-    def wait(self, records: list[ExpectedRecord], *, timeout: float) -> None:
+    def wait(
+        self, records: list[ExpectedRecord], *, timeout: float, settle: float | None = None
+    ) -> None:
         self.waited.append(list(records))
+        self.settles.append(settle)
         if self.fail is not None:
             raise self.fail
         for record in records:
@@ -88,6 +93,7 @@ class FakeCa:
     renewal_info_url: str | None = "https://ca.test/renewal-info"
     orders: list[dict[str, Any]] = field(default_factory=list)
     refuse_finalize: str | None = None
+    not_found_yet: int = 0  # validations that fail as if the CA's view lagged (ValidationFailed)
 
     def new_order(self, csr_pem: bytes, *, replaces: str | None, profile: str | None) -> FakeOrder:
         csr = x509.load_pem_x509_csr(csr_pem)
@@ -109,7 +115,12 @@ class FakeCa:
             raise AcmeError(f"the CA could not validate {challenge.identifier}")
 
     def wait_for_authorizations(self, order: FakeOrder, deadline: float) -> None:
-        return None
+        if self.not_found_yet:
+            self.not_found_yet -= 1
+            raise ValidationFailed(
+                f"the CA could not validate {order.names[0]}: No TXT records found",
+                problem="dns",
+            )
 
     def renewal_info(self, ari_id: str) -> tuple[dict[str, Any], Any]:
         import datetime

@@ -168,7 +168,7 @@ def test_the_deploy_step_of_a_run_writes_the_files_before_the_hooks(
     assert services.options.lock_wait == 60, "waits while another origin renews"
     assert services.deploy_here is not None
     shared.publish("example.com", "1")
-    errors = services.deploy_here(shared.load("example.com"))
+    errors = services.deploy_here(shared.load("example.com"), None)
     assert errors == [] and live_here(store, "example.com") == material("1")
     assert sync_all(store, services).outcomes[0].hooks_ran is False, "no second run of hooks"
 

@@ -71,6 +71,7 @@ from acmecf.storage.model import (
     JournalEntry,
     LiveCertificate,
     OriginSync,
+    OutputFiles,
     StoredAccount,
     StoredCertificate,
     material_digest,
@@ -276,7 +277,12 @@ class EtcdStore:
         if not result.succeeded:
             raise self._lock_lost(name)
 
-    def publish(self, name: str, material: CertificateMaterial) -> str:
+    def publish(
+        self, name: str, material: CertificateMaterial, files: OutputFiles | None = None
+    ) -> str:
+        """Store `material` as the new live version (module doc). `files` are not stored: each
+        origin writes the extra files its settings ask for (combined.pem, cert.p12, a key
+        group of its own) when it writes the version into its live files."""
         check_cert_name(name)
         for _ in range(PUBLISH_ATTEMPTS):
             version = self._try_publish(name, material)
@@ -330,6 +336,28 @@ class EtcdStore:
             raise self._lock_lost(name)
         log.debug("the live pointer of %s moved while publishing; trying again", name)
         return None
+
+    def prune(self, name: str, keep: int) -> list[str]:
+        """Delete the versions of `name` older than its newest `keep` (0: none), never the
+        live one, in one transaction; returns their ids, oldest first."""
+        check_cert_name(name)
+        if keep <= 0:
+            return []
+        prefix = self._key(f"versions/{name}/")
+        live = self.live_version(name)
+        versions = sorted(
+            (kv.key[len(prefix) :] for kv in self.client.get_prefix(prefix)),
+            key=lambda v: int(v) if v.isdigit() else 0,
+        )
+        removed = [v for v in versions[:-keep] if v != live]
+        operations: list[Operation] = [Delete(f"{prefix}{v}") for v in removed]
+        for start in range(0, len(operations), 100):  # etcd's --max-txn-ops is 128
+            self.client.txn(
+                self._held_compares(name), operations[start : start + 100], idempotent=True
+            )
+        if removed:
+            log.info("%s: removed old versions %s from %s", name, ", ".join(removed), self.location)
+        return removed
 
     def _lock_was_lost(self, compare: Compare) -> bool:
         kv = self.client.get(compare.key)
