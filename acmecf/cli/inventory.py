@@ -113,7 +113,8 @@ def _list(options: ListOptions) -> None:
         say(json.dumps(rows, indent=2))
         return
     if options.as_json:
-        say(json.dumps({"version": LIST_VERSION, "certificates": rows}, indent=2))
+        document = {"version": LIST_VERSION, "store": store.location, "certificates": rows}
+        say(json.dumps(document, indent=2))
         return
     if not rows:
         say(f"no certificates in {store.location}")

@@ -88,8 +88,9 @@ class FleetStore(FileStore):
         return self.shared.live_version(name)
 
     def delete(self, name: str) -> None:
-        """Remove `name` from the fleet, and this origin's copy of its files; the other
-        origins keep theirs until they are removed there (`acmecf delete --local`)."""
+        """Remove `name` from the fleet, and this origin's copy of its files. The other origins
+        keep theirs (their web servers may still point at them) until removed there by hand:
+        `sync` never deletes live files."""
         self.shared.delete(name)
         self.local.delete(name)
 

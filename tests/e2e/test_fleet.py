@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -143,8 +144,8 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def issue_on(origin: Origin, *names: str) -> None:
-    result = origin.acmecf.issue(*names)
+def issue_on(origin: Origin, *names: str, extra: tuple[str, ...] = ()) -> None:
+    result = origin.acmecf.issue(*names, extra=extra)
     assert result.code == 0, result.output
 
 
@@ -164,7 +165,7 @@ def test_concurrent_forced_renewals_order_each_certificate_once_and_sync_makes_t
 ) -> None:
     first, second, third = fleet.origins
     cert_names = ["alpha.example.com", "beta.example.net"]
-    issue_on(first, "alpha.example.com", "*.alpha.example.com")
+    issue_on(first, "alpha.example.com", "*.alpha.example.com", extra=("--combined",))
     issue_on(first, "beta.example.net")
     for origin in (second, third):
         result = origin("sync")
@@ -204,8 +205,26 @@ def test_concurrent_forced_renewals_order_each_certificate_once_and_sync_makes_t
         assert copies[0] == copies[1] == copies[2], f"{cert_name}: every origin serves the same"
     for origin in fleet.origins:
         assert assert_live_set_consistent(origin.config_dir) == sorted(cert_names)
-        fullchain = origin.live_bytes(cert_names[0])["fullchain.pem"]
-        assert f"{cert_names[0]} {sha(fullchain)}" in origin.hook_runs(), origin.name
+        live = origin.live_bytes(cert_names[0])
+        assert f"{cert_names[0]} {sha(live['fullchain.pem'])}" in origin.hook_runs(), origin.name
+        combined = (origin.acmecf.live(cert_names[0]) / "combined.pem").read_bytes()
+        assert combined == live["privkey.pem"] + live["fullchain.pem"], "each origin writes it"
+    listed = third("list", "--json")
+    assert listed.code == 0, listed.output
+    document = json.loads(listed.stdout)
+    assert document["store"] == f"etcd://{','.join(fleet.cluster.endpoints())}{fleet.prefix}"
+    rows = {row["name"]: row for row in document["certificates"]}
+    for cert_name in cert_names:
+        row = rows[cert_name]
+        assert row["store"].startswith("etcd://") and row["version"] == "0002"
+        assert {o: s["version"] for o, s in row["origins"].items()} == {
+            "origin1": "0002",
+            "origin2": "0002",
+            "origin3": "0002",
+        }
+    table = third("list")
+    assert table.code == 0 and "store: etcd://" in table.stdout and "ORIGIN" in table.stdout
+    print(table.stdout)
     print(
         f"3 origins ran renew --force at once: {orders} orders at Pebble, {records} TXT records "
         f"created for {challenges} challenges, {renewed} renewed + {skipped} skipped, in "
