@@ -466,12 +466,23 @@ def test_sync_watch_reacts_within_seconds_and_stops_cleanly(fleet: Fleet) -> Non
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not here")
 def test_the_fleet_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
-    names = ("acmecf-sync.service", "acmecf-sync-watch.service")
-    for name in names:
-        text = (ROOT / "systemd" / name).read_text()
-        (tmp_path / name).write_text(text.replace("/usr/local/bin/acmecf", str(installed_acmecf())))
+    names = {"acmecf-sync.service": "sync", "acmecf-sync-watch.service": "sync --watch"}
+    units = tmp_path / "units"
+    units.mkdir()
+    in_search_path = any(
+        Path(directory, "acmecf").exists()
+        for directory in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin")
+    )
+    for name, command in names.items():
+        shutil.copy(ROOT / "systemd" / name, units / name)  # as written
+        if not in_search_path:  # a virtualenv's acmecf: the README's drop-in
+            (units / f"{name}.d").mkdir()
+            (units / f"{name}.d" / "path.conf").write_text(
+                f"[Service]\nExecStart=\nExecStart={installed_acmecf()} {command}\n"
+            )
     result = subprocess.run(
-        ["systemd-analyze", "verify", *(str(tmp_path / name) for name in names)],
+        ["systemd-analyze", "verify", *names],
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"},
         capture_output=True,
         text=True,
         check=False,
@@ -492,7 +503,7 @@ def test_the_sync_units_run_with_the_fleet_key_as_a_systemd_credential(
     ):
         unit = (ROOT / "systemd" / name).read_text()
         assert credential in unit.splitlines()
-        assert re.search(rf"^ExecStart=\S+ {' '.join(command)}$", unit, re.M), name
+        assert re.search(rf"^ExecStart=acmecf {' '.join(command)}$", unit, re.M), name
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     (credentials / "acmecf-store-key").write_bytes(fleet.key_file.read_bytes())
