@@ -163,7 +163,17 @@ def _watch(store: FleetStore, services: Any, options: SyncOptions) -> None:
     stop = threading.Event()
     interrupts.on_interrupt(stop.set)
 
+    shown: dict[str, str] = {}  # the failure last shown per certificate, not repeated
+
     def on_report(report: SyncReport) -> None:
+        for outcome in list(report.outcomes):
+            error = str(outcome.error) if outcome.error is not None else ""
+            if error and shown.get(outcome.name) == error:
+                report.outcomes.remove(outcome)  # failing as before: said already
+            elif error:
+                shown[outcome.name] = error
+            else:
+                shown.pop(outcome.name, None)
         print_sync(report, quiet=options.common.quiet)
 
     if not options.common.quiet:

@@ -167,7 +167,9 @@ def _sync_locked(
         outcome.changed = True
     outcome.hook_errors += run_deploy_hooks(certificate, services, counting)
     outcome.hooks_ran = True
-    result = "ok" if not outcome.hook_errors else str(outcome.hook_errors[0])
+    from acmecf.redaction import redact
+
+    result = "ok" if not outcome.hook_errors else redact(str(outcome.hook_errors[0]))
     shared.record_sync(name, version, digest, result)
 
 

@@ -431,7 +431,7 @@ class EtcdStore:
 
     def delete(self, name: str) -> None:
         check_cert_name(name)
-        self.client.txn(
+        result = self.client.txn(
             self._held_compares(name),
             [
                 Delete(self._key(f"live/{name}")),
@@ -440,6 +440,8 @@ class EtcdStore:
             ],
             idempotent=True,
         )
+        if not result.succeeded:
+            raise self._lock_lost(name)
 
     # --- what each origin synced -----------------------------------------------------------
 
