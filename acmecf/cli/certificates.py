@@ -438,9 +438,9 @@ def _renew(options: RenewOptions) -> None:
         raise Interrupted("interrupted")
     _print_report(report, options, quiet=quiet)
     errors = [name for name, _ in report.errors]
-    errors += _sync_after_renew(store, options, make_services, quiet=quiet)
     errors += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
     hooks = ["the post-hook" if report.outcomes else "the pre-hook" for _ in report.hook_errors]
+    hooks += _sync_after_renew(store, options, make_services, quiet=quiet)
     line = summary_line(
         report.outcomes, errors=errors, hook_failures=hooks, records_left=report.records_left
     )
@@ -466,17 +466,21 @@ def _sync_after_renew(
     if not isinstance(store, FleetStore) or options.run.dry_run:
         return []
     from acmecf.cli.fleet import print_sync, sync_services
+    from acmecf.errors import AcmecfError
     from acmecf.lifecycle.leftovers import remove_leftovers
     from acmecf.lifecycle.sync import sync_all
 
-    if not store.journal.empty():
-        services = make_services()
-        try:
-            remove_leftovers(services)
-        finally:
-            services.close()
-
-    report = sync_all(store, sync_services(store, options.run), options.selection.cert_names)
+    try:
+        if not store.journal.empty():
+            services = make_services()
+            try:
+                remove_leftovers(services)
+            finally:
+                services.close()
+        report = sync_all(store, sync_services(store, options.run), options.selection.cert_names)
+    except AcmecfError as err:  # etcd out of reach: the live files here stay as they are
+        say(f"failed to sync this origin: {err}", err=True)
+        return ["the sync of this origin"]
     return print_sync(report, quiet=quiet)
 
 

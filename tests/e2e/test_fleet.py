@@ -514,3 +514,42 @@ def test_the_sync_units_run_with_the_fleet_key_as_a_systemd_credential(
     assert result.code == 0, result.output
     assert "synced unit.example.com" in result.stdout
     assert second.live_bytes("unit.example.com") == first.live_bytes("unit.example.com")
+
+
+def test_quorum_lost_in_the_middle_of_a_renewal_publishes_nothing_and_keeps_the_live_files(
+    fleet: Fleet, sandbox: Sandbox
+) -> None:
+    first, second, _ = fleet.origins
+    issue_on(first, "midway.example.com")
+    assert second("sync").code == 0
+    before = {origin.name: origin.live_bytes("midway.example.com") for origin in (first, second)}
+    fresh_account(first)
+    sandbox.emulator.set_nameserver_delay(0, 3.0)
+    try:
+        run = first.start("renew", "--force")
+        wait_for(lambda: bool(challenge_records(sandbox)), 60, "the challenge record")
+        fleet.cluster.stop_member(0)
+        fleet.cluster.stop_member(1)
+        lost = time.monotonic()
+        code = run.wait(timeout=180)
+        took = time.monotonic() - lost
+        stdout, stderr = run.communicate()
+    finally:
+        sandbox.emulator.set_nameserver_delay(0, 0.0)
+    assert code == 1, stdout + stderr
+    assert "Traceback" not in stderr
+    failure = next(line for line in stderr.splitlines() if line.startswith("failed midway"))
+    assert fleet.cluster.endpoints()[2] in failure, failure
+    assert stderr.splitlines()[-1].startswith("acmecf: error:")
+    for origin in (first, second):
+        assert origin.live_bytes("midway.example.com") == before[origin.name]
+    assert challenge_records(sandbox) == [], "the records are removed at Cloudflare all the same"
+    fleet.cluster.heal()
+    with fleet.client() as client:
+        versions = [
+            kv.key for kv in client.get_prefix(f"{fleet.prefix}versions/midway.example.com/")
+        ]
+    assert [v.rsplit("/", 1)[-1] for v in versions] == ["0001"], "nothing half-written"
+    again = first("renew", "--force")
+    assert again.code == 0, again.output
+    print(f"quorum lost mid-order: renew failed {took:.1f} s later; its lines:\n{stderr}")

@@ -615,7 +615,8 @@ class EtcdClient:
         try:
             self.revoke_lease(lease_id)
         except EtcdError as err:
-            logger.warning("could not revoke etcd lease %x (it will expire): %s", lease_id, err)
+            # Nothing to do for anyone: the lease expires on its own after its TTL.
+            logger.debug("could not revoke etcd lease %x (it will expire): %s", lease_id, err)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -837,12 +838,13 @@ class LeaseKeeper:
             try:
                 self.client.refresh_lease(self.lease.id)
             except EtcdLeaseLostError:
-                logger.warning("etcd lease %x%s was lost", self.lease.id, self._holding())
+                # Its holder learns it (check, still_held) and says so in its own error line.
+                logger.debug("etcd lease %x%s was lost", self.lease.id, self._holding())
                 self.lost.set()
                 return
             except EtcdError as err:
                 if time.monotonic() - last_success >= self.lease.ttl:
-                    logger.warning(
+                    logger.debug(
                         "etcd lease %x%s expired: no keepalive for %d s (%s)",
                         self.lease.id,
                         self._holding(),

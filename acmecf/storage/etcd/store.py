@@ -705,7 +705,7 @@ class EtcdRunJournal:
         try:
             self._store.client.delete(key)
         except EtcdError as err:  # the record itself is gone: a later run drops the entry
-            log.warning("could not drop the journal entry of TXT %s: %s", entry.name, err)
+            log.debug("could not drop the journal entry of TXT %s: %s", entry.name, err)
 
     def close(self) -> None:
         with self._lock:
@@ -743,7 +743,7 @@ class EtcdLeftovers:
         try:
             self._store.client.delete(key)
         except EtcdError as err:
-            log.warning("could not drop the journal entry of TXT %s: %s", entry.name, err)
+            log.debug("could not drop the journal entry of TXT %s: %s", entry.name, err)
 
     def close(self) -> None:
         keeper, self._keeper = self._keeper, None
