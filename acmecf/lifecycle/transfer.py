@@ -159,7 +159,17 @@ def _pull_certificate(
         version = here.version
         deployed = previous.state.deployed_version if previous is not None else version
     else:
-        version = local.publish(name, live.material)
+        from acmecf.lifecycle.outputs import output_files, plan_outputs
+
+        material = live.material
+        files = output_files(
+            plan_outputs(certificate.settings),
+            name,
+            material.privkey,
+            material.cert,
+            material.chain,
+        )
+        version = local.publish(name, material, files)
         # This machine's hooks have not run for that version: a local renew runs them.
         deployed = previous.state.deployed_version if previous is not None else None
     pulled = StoredCertificate(
