@@ -553,3 +553,54 @@ def test_quorum_lost_in_the_middle_of_a_renewal_publishes_nothing_and_keeps_the_
     again = first("renew", "--force")
     assert again.code == 0, again.output
     print(f"quorum lost mid-order: renew failed {took:.1f} s later; its lines:\n{stderr}")
+
+
+# --- etcd over TLS, and with user/password auth ----------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["tls", "auth"])
+def test_two_origins_share_a_certificate_through_etcd_over_tls_or_with_auth(
+    request: pytest.FixtureRequest,
+    sandbox: Sandbox,
+    etcd_prefix: str,
+    tmp_path: Path,
+    kind: str,
+) -> None:
+    cluster: EtcdCluster = request.getfixturevalue(
+        "etcd_tls_cluster" if kind == "tls" else "etcd_auth_cluster"
+    )
+    if kind == "tls":
+        assert cluster.tls is not None
+        extra = {
+            "etcd_ca_file": str(cluster.tls.ca_file),
+            "etcd_cert_file": str(cluster.tls.client_certificate),
+            "etcd_key_file": str(cluster.tls.client_key),
+        }
+    else:
+        extra = {"etcd_user": "acmecf", "etcd_password_file": str(cluster.password_file())}
+    key_file = tmp_path / "store.key"
+    key_file.write_bytes(os.urandom(32))
+    key_file.chmod(0o600)
+    url = f"etcd://{','.join(cluster.endpoints())}{etcd_prefix}"
+    origins = []
+    for name in ("web1", "web2"):
+        config_dir = tmp_path / name
+        config_dir.mkdir(mode=0o700)
+        (config_dir / "acmecf.toml").write_text(store_section(url, key_file, name, **extra))
+        (config_dir / "acmecf.toml").chmod(0o600)
+        origins.append(Acmecf(sandbox, config_dir))
+    first, second = origins
+    assert first.issue(f"{kind}.example.com").code == 0
+    synced = second("sync")
+    assert synced.code == 0, synced.output
+    live = [(o.live(f"{kind}.example.com") / "privkey.pem").read_bytes() for o in origins]
+    assert live[0] == live[1]
+    if kind == "auth":
+        wrong = tmp_path / "wrong-password"
+        wrong.write_text("not it\n")
+        wrong.chmod(0o600)
+        refused = second("sync", ACMECF_ETCD_PASSWORD_FILE=str(wrong))
+        assert refused.code == 1 and refused.stderr.count("\n") == 1, refused.output
+        assert (
+            "refused user 'acmecf'" in refused.stderr and cluster.endpoints()[0] in refused.stderr
+        )
