@@ -14,6 +14,7 @@ from acmecf.cli import (  # noqa: F401  (registers the commands)
     origin,
     reconfigure,
     sandbox,
+    webserver,
 )
 from acmecf.cli.base import cli, main
 
