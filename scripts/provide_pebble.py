@@ -32,12 +32,12 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from acmecf.errors import PebbleError
 from acmecf.sandbox.pebble import (
     BINARY_VARIABLE,
     CURRENT_COMMIT,
     CURRENT_MODULE,
     CURRENT_VERSION,
-    PebbleError,
     probe_binary,
     virtualenv_binary,
 )
