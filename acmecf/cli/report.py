@@ -32,7 +32,10 @@ def print_outcome(outcome: Outcome, *, dry_run: bool, quiet: bool, verb: str = "
             f"{outcome.issued.chain.not_after:%Y-%m-%d %H:%M} UTC"
         )
     elif outcome.issued is None and outcome.version is not None and not quiet:
-        say(f"deployed {outcome.cert_name}: version {outcome.version} went live in a run that died")
+        say(
+            f"deployed {outcome.cert_name}: version {outcome.version} was live without its "
+            "deploy hooks having run here"
+        )
     if outcome.error is not None:
         say(f"failed {outcome.cert_name}: {outcome.error}", err=True)
     for warning in outcome.warnings:

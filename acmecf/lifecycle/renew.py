@@ -295,9 +295,16 @@ def obtain_all(
 def _recheck(
     selection: RenewSelection, decided_version: str | None, now: Callable[[], datetime.datetime]
 ) -> Callable[[StoredCertificate], str | None]:
+    decided_at = now()
+
     def recheck(certificate: StoredCertificate) -> str | None:
-        if certificate.state.version != decided_version:
+        state = certificate.state
+        if state.version != decided_version:
             return "another acmecf run renewed it meanwhile"
+        if state.last_attempt is not None and state.last_attempt > decided_at:
+            # Another run (another origin of a fleet) tried while we waited for the lock and
+            # failed: trying again at once would only spend the CA's failure limits.
+            return f"another acmecf run tried it meanwhile and failed: {state.last_result}"
         decision = decide(certificate.state, now(), days=selection.days, force=selection.force)
         if not decision.due:
             return f"another acmecf run renewed it meanwhile ({decision.reason})"

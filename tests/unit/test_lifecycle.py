@@ -264,3 +264,20 @@ def test_old_versions_are_pruned_after_each_renewal(tmp_path: Path, ca: TinyCA) 
         assert obtain(certificate, FakeServices(store, FakeIssuer(ca, {}))).ok
     archive = tmp_path / "config" / "archive" / "a.example.com"
     assert sorted(p.name for p in archive.iterdir()) == ["0003", "0004"]
+
+
+def test_a_certificate_another_run_failed_meanwhile_is_not_tried_again_at_once(
+    tmp_path: Path, ca: TinyCA
+) -> None:
+    from acmecf.lifecycle.renew import obtain_all
+
+    store = FileStore(tmp_path / "config")
+    store.save(stored("a.example.com", tmp_path))
+    decided = store.load("a.example.com")
+    later = datetime.datetime.now(UTC) + datetime.timedelta(seconds=5)
+    failed = dataclasses.replace(decided.state, last_attempt=later, last_result="the CA refused")
+    store.save(StoredCertificate(decided.settings, failed))  # another origin, while we waited
+    services = FakeServices(store, FakeIssuer(ca, {}))
+    [outcome] = list(obtain_all([(decided, None)], services, selection=RenewSelection()))
+    assert outcome.skipped == "another acmecf run tried it meanwhile and failed: the CA refused"
+    assert services.fake_issuer.requests == []
