@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from acmecf.errors import HookError
     from acmecf.issuers.base import Issuer
     from acmecf.lifecycle.obtain import Outcome
-    from acmecf.storage.files import FileRunJournal
+    from acmecf.storage.file_journal import FileRunJournal
     from acmecf.storage.model import StoredCertificate
 
 log = logging.getLogger(__name__)
