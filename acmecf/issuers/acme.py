@@ -3,8 +3,10 @@
 Find where each TXT record goes, new key and CSR, order, publish every record, wait until DNS
 serves them all, answer the challenges, finalize, check the chain. The records this run
 created are always removed, whether it succeeds, fails or is interrupted; a record that cannot
-be removed (the DNS API is down) stays in the journal for the next run. This module does not
-parse options, print, write files, or know the SDKs behind its collaborators.
+be removed (the DNS API is down) stays in the journal for the next run. With dns-persist-01
+the records were published once beforehand (`acmecf persist setup`): the order is answered
+without touching the DNS provider at all. This module does not parse options, print, write
+files, or know the SDKs behind its collaborators.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from typing import Any, Protocol
 
 from acmecf.dns.propagation import ExpectedRecord
 from acmecf.dns.provider import DnsProvider, ZoneFinder
-from acmecf.errors import AcmecfError, CloudflareError
+from acmecf.errors import AcmecfError, CloudflareError, ValidationFailed
 from acmecf.issuers.base import CertificateRequest, IssuedCertificate
 from acmecf.names import challenge_name
 from acmecf.pki.chain import verify_chain
 from acmecf.pki.keys import generate_key, key_pem, load_key
 from acmecf.pki.requests import make_csr
-from acmecf.settings.table import ISSUER_ACME
+from acmecf.settings.table import CHALLENGE_DNS_PERSIST_01, ISSUER_ACME
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,22 @@ class Ordering(Protocol):
     @property
     def renewal_info_url(self) -> str | None: ...
 
-    def new_order(self, csr_pem: bytes, *, replaces: str | None, profile: str | None) -> Any: ...
+    def new_order(
+        self,
+        csr_pem: bytes,
+        *,
+        replaces: str | None,
+        profile: str | None,
+        preferred_profile: str | None = None,
+    ) -> Any: ...
+
+    def profile_of(self, order: Any) -> str | None: ...
 
     def pending_challenges(self, order: Any) -> list[Any]: ...
+
+    def persist_challenges(self, order: Any) -> list[Any]: ...
+
+    def answer_persist(self, challenge: Any) -> None: ...
 
     def answer(self, challenge: Any) -> None: ...
 
@@ -81,15 +96,16 @@ class CleanupReport:
 class AcmeIssuer:
     """Certificates from the ACME CA `ordering()` connects to (opened only after the zones are
     found, so a bad Cloudflare token never costs an account registration), with DNS-01 records
-    published through `dns` and awaited with `propagation`."""
+    published through `dns` and awaited with `propagation`. A request for dns-persist-01 needs
+    neither (they may be None)."""
 
     name = ISSUER_ACME
 
     def __init__(
         self,
         ordering: Callable[[], Ordering],
-        dns: DnsProvider,
-        propagation: Propagation,
+        dns: DnsProvider | None,
+        propagation: Propagation | None,
         *,
         cleanup_report: CleanupReport | None = None,
         cleanup_patience: float = CLEANUP_PATIENCE,
@@ -105,6 +121,10 @@ class AcmeIssuer:
         self._cleanup_sleep = cleanup_sleep
 
     def issue(self, request: CertificateRequest) -> IssuedCertificate:
+        if request.challenge == CHALLENGE_DNS_PERSIST_01:
+            return self._issue_persistent(request)
+        if self._dns is None or self._propagation is None:
+            raise AcmecfError("dns-01 needs a DNS provider: configure Cloudflare credentials")
         names = list(request.names)
 
         # 1. Where does each challenge record go? Follow _acme-challenge CNAMEs (delegated
@@ -131,7 +151,12 @@ class AcmeIssuer:
         csr = make_csr(key, names, must_staple=request.must_staple)
         acme = self._ordering()
         log.info("ordering a certificate for %s from %s", ", ".join(names), acme.server)
-        order = acme.new_order(csr, replaces=request.replaces, profile=request.profile)
+        order = acme.new_order(
+            csr,
+            replaces=request.replaces,
+            profile=request.profile,
+            preferred_profile=request.preferred_profile,
+        )
         challenges: list[Challenge] = acme.pending_challenges(order)
 
         published: list[tuple[str, str]] = []
@@ -169,12 +194,56 @@ class AcmeIssuer:
 
         # 7. Check what the CA sent before anyone stores it, and ask when the CA wants it
         #    renewed (RFC 9773 §4.2), so the next `renew` has its answer without asking.
+        return self._verified(acme, order, fullchain, key, names)
+
+    def _issue_persistent(self, request: CertificateRequest) -> IssuedCertificate:
+        """dns-persist-01: the records stand already, so order, answer, finalize, verify; the
+        DNS provider (and any Cloudflare credential) is never touched."""
+        names = list(request.names)
+        key = (
+            load_key(request.reuse_key_pem, "the key to reuse")
+            if request.reuse_key_pem
+            else generate_key(request.key_type)
+        )
+        csr = make_csr(key, names, must_staple=request.must_staple)
+        acme = self._ordering()
+        log.info(
+            "ordering a certificate for %s from %s (dns-persist-01)", ", ".join(names), acme.server
+        )
+        order = acme.new_order(
+            csr,
+            replaces=request.replaces,
+            profile=request.profile,
+            preferred_profile=request.preferred_profile,
+        )
+        challenges = acme.persist_challenges(order)
+        deadline = self._clock() + request.validation_timeout
+        for challenge in challenges:
+            acme.answer_persist(challenge)
+        try:
+            acme.wait_for_authorizations(order, deadline)
+        except ValidationFailed as err:
+            bases = sorted({name.removeprefix("*.") for name in names})
+            raise ValidationFailed(
+                f"{err}; `acmecf persist status {' '.join('-d ' + b for b in bases)}` says what "
+                "is wrong with the record, `acmecf persist setup` publishes it",
+                problem=err.problem,
+            ) from err
+        if challenges:
+            log.info("the CA validated %s", ", ".join(c.identifier for c in challenges))
+        fullchain = acme.finalize(order, csr, deadline, preferred_chain=request.preferred_chain)
+        return self._verified(acme, order, fullchain, key, names)
+
+    def _verified(
+        self, acme: Ordering, order: Any, fullchain: str, key: Any, names: list[str]
+    ) -> IssuedCertificate:
         chain = verify_chain(fullchain, key, names, issuer=f"the CA at {acme.server}")
         return IssuedCertificate(
             key_pem(key),
             chain,
             renewal_info_url=acme.renewal_info_url,
             renewal_info=self._renewal_info(acme, chain.leaf),
+            profile=acme.profile_of(order),
         )
 
     @staticmethod
@@ -196,6 +265,8 @@ class AcmeIssuer:
         """Delete every record, retrying failures with backoff for a bounded time. What still
         fails is logged and left in the journal for the next run; it never masks the error
         that got us here."""
+        if self._dns is None:
+            return  # dns-persist-01: this issuer publishes nothing
         pending = list(records)
         deadline = self._clock() + self._cleanup_patience
         pause = CLEANUP_FIRST_PAUSE

@@ -216,11 +216,15 @@ class Services:
             )
         from acmecf.acme.orders import Orders
         from acmecf.issuers.acme import AcmeIssuer
+        from acmecf.settings.table import CHALLENGE_DNS_PERSIST_01
 
+        # dns-persist-01 relies on records published beforehand: no DNS provider, so no
+        # Cloudflare credentials are read at all.
+        persistent = settings.challenge == CHALLENGE_DNS_PERSIST_01
         return AcmeIssuer(
             lambda: Orders(self.acme(settings)),
-            self.dns(settings),
-            self.propagation(settings),
+            None if persistent else self.dns(settings),
+            None if persistent else self.propagation(settings),
             cleanup_report=self.cleanup_report,
         )
 
