@@ -10,6 +10,7 @@ from acmecf.cli import (  # noqa: F401  (registers the commands)
     certificates,
     inventory,
     origin,
+    persist,
     sandbox,
 )
 from acmecf.cli.base import cli, main

@@ -203,6 +203,25 @@ class PropagationChecker:
             self._sleep(min(interval, max(0.0, timeout - elapsed)))
             interval = min(_longest_pause(elapsed), interval * BACKOFF)
 
+    def served(self, name: str, zone: str | None = None) -> dict[NameserverAddress, set[str]]:
+        """The TXT values each nameserver of `name`'s zone serves at `name` now, asked once and
+        directly (read-only: for checking records that stay, such as dns-persist-01's). A
+        nameserver that does not answer is left out; PropagationError when none does."""
+        found = zone or self.find_zone(name)
+        result: dict[NameserverAddress, set[str]] = {}
+        problems: list[str] = []
+        for server in self.nameservers(found):
+            values, error = self._served(server, name)
+            if error:
+                problems.append(f"{server.name} ({server.address}): {error}")
+                continue
+            result[server] = values
+        if not result:
+            raise PropagationError(
+                f"no nameserver of {found} answered for TXT {name}: {'; '.join(problems)}"
+            )
+        return result
+
     def _served(self, server: NameserverAddress, name: str) -> tuple[set[str], str | None]:
         message = dns.message.make_query(name, dns.rdatatype.TXT)
         message.flags &= ~dns.flags.RD  # ask the nameserver itself, never its resolver
