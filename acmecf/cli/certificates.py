@@ -36,8 +36,10 @@ from acmecf.cli.report import Progress, print_outcome, records_left_text, summar
 
 if TYPE_CHECKING:
     from acmecf.lifecycle.obtain import Outcome
+    from acmecf.lifecycle.plan import IssuePlan
     from acmecf.lifecycle.renew import RenewReport, RenewSelection
     from acmecf.lifecycle.services import RunOptions, Services
+    from acmecf.settings.table import CertificateSettings
     from acmecf.storage.files import FileStore
     from acmecf.storage.model import StoredCertificate
 
@@ -53,13 +55,25 @@ class IssueOptions:
     server_given: bool
     server: str
     run: RunOptions
+    force_renewal: bool = False
+    allow_fewer_names: bool = False
 
 
 def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]) -> IssueOptions:
     from click.core import ParameterSource
 
+    from acmecf.errors import UsageError
+
     wanted = _requested_certificates(kwargs)
     given = given_settings(ctx, kwargs)
+    # A certificate has a required or a preferred profile, never both: giving one clears the
+    # other that may be stored.
+    if given.get("profile") and given.get("preferred_profile"):
+        raise UsageError("--profile and --preferred-profile exclude each other: give one")
+    if given.get("profile"):
+        given["preferred_profile"] = None
+    elif given.get("preferred_profile"):
+        given["profile"] = None
     server_given = any(
         ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
         for name in ("server", "staging")
@@ -68,7 +82,16 @@ def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]
     given.pop("server", None)
     eab = eab_from(kwargs, os.environ)
     run = run_options_from(kwargs, agree_tos=kwargs["agree_tos"], eab=eab)
-    return IssueOptions(common, wanted, given, server_given, server, run)
+    return IssueOptions(
+        common,
+        wanted,
+        given,
+        server_given,
+        server,
+        run,
+        force_renewal=bool(kwargs["force_renewal"]),
+        allow_fewer_names=bool(kwargs["allow_fewer_names"]),
+    )
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -86,6 +109,16 @@ def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]
     help="Name of the certificate's directory. Default: the first name.",
 )
 @stored_setting_options
+@click.option(
+    "--force-renewal",
+    is_flag=True,
+    help="Order a new certificate even when the stored one is valid and not due.",
+)
+@click.option(
+    "--allow-fewer-names",
+    is_flag=True,
+    help="Let the new certificate drop names the stored one covers.",
+)
 @click.option("--staging", is_flag=True, help="Use Let's Encrypt's staging server (for trials).")
 @click.option("--agree-tos", is_flag=True, help="Accept the CA's terms of service (first run).")
 @eab_options
@@ -114,20 +147,31 @@ def issue(ctx: click.Context, /, **kwargs: Any) -> None:
     Run `issue` again with the same --cert-name to change them: options you give replace the
     stored ones, the others are kept.
 
+    Running `issue` again is safe: while the certificate is valid and not due, it orders
+    nothing (it says when the certificate renews) and only stores settings that changed; a
+    new certificate is ordered when the names change, or a setting that changes what the CA
+    signs (key type, CA, issuer, profile, chain, Must-Staple), or with --force-renewal.
+    Dropping names needs --allow-fewer-names.
+
     \b
     Examples:
       acmecf issue --agree-tos --email you@example.com -d example.com -d '*.example.com'
       acmecf issue --staging -d www.example.com --key-type rsa-2048
       acmecf issue -d example.com --deploy-hook 'systemctl reload nginx'
       acmecf issue -d example.com --zone-id 023e105f4ecef8ad9ca31a8372d0c353
+      acmecf issue -d example.com --profile shortlived
+      acmecf issue -d example.com -d '*.example.com' --challenge dns-persist-01
       acmecf issue --issuer cloudflare-origin-ca -d example.com -d '*.example.com'
     """
     run_command(_issue, kwargs, lambda common, kw: _issue_options(ctx, common, kw))
 
 
 def _issue(options: IssueOptions) -> None:
+    import datetime
+
     from acmecf.errors import AcmecfError, CertificateNotFoundError
     from acmecf.issuers.origin_ca import request_type_for
+    from acmecf.lifecycle.plan import plan_issue
     from acmecf.settings import config_file
     from acmecf.settings.table import ISSUER_ORIGIN_CA, defaults, merge
     from acmecf.storage.model import CertificateState, StoredCertificate
@@ -135,7 +179,9 @@ def _issue(options: IssueOptions) -> None:
     store = options.common.store()
     store.prepare()
     global_config = config_file.load(store)
+    now = datetime.datetime.now(datetime.UTC)
     certificates: list[StoredCertificate] = []
+    kept = 0
     for cert_name, names in options.wanted:
         try:
             existing: StoredCertificate | None = store.load(cert_name)
@@ -152,10 +198,29 @@ def _issue(options: IssueOptions) -> None:
         if options.server_given or existing is None:
             layer["server"] = options.server
         settings = merge(base, layer)
+        _refuse_must_staple(settings, options)
         if settings.issuer == ISSUER_ORIGIN_CA:
             request_type_for(settings.key_type)  # refuse a key type it cannot sign, before any call
+        # A rehearsal orders against staging, whatever the stored certificate's state.
+        plan = plan_issue(
+            existing,
+            settings,
+            now,
+            force=options.force_renewal or options.run.dry_run,
+            allow_fewer_names=options.allow_fewer_names,
+        )
+        if plan.dropped and not options.common.quiet:
+            say(f"{cert_name}: the new certificate drops {', '.join(plan.dropped)}")
+        if existing is not None and not plan.order:
+            _keep(store, StoredCertificate(settings, existing.state), plan, options)
+            kept += 1
+            continue
         state = existing.state if existing is not None else CertificateState()
         certificates.append(StoredCertificate(settings, state))
+    if not certificates:
+        return
+    if kept:
+        log.debug("%d certificate(s) kept as they are", kept)
     services = _services(store, options.run)
     try:
         outcomes = _run_protected(certificates, services, quiet=options.common.quiet)
@@ -170,6 +235,10 @@ def _issue(options: IssueOptions) -> None:
         return
     outcome = outcomes[0]
     certificate = certificates[0]
+    if outcome.skipped is not None:  # the CA says another machine renewed it
+        if not options.common.quiet:
+            say(f"{certificate.name} was not renewed: {outcome.skipped}")
+        return
     if outcome.error is not None:
         if records_left:
             raise AcmecfError(f"{outcome.error}; {records_left_text(records_left)}")
@@ -202,6 +271,43 @@ def _issue(options: IssueOptions) -> None:
         )
     if records_left:
         raise AcmecfError(f"{certificate.name} is live, but {records_left_text(records_left)}")
+
+
+def _refuse_must_staple(settings: CertificateSettings, options: IssueOptions) -> None:
+    """Let's Encrypt refuses every order with OCSP Must-Staple since 7 May 2025
+    (https://letsencrypt.org/2024/12/05/ending-ocsp/): say so before ordering."""
+    from acmecf.errors import UsageError
+    from acmecf.settings.table import LETSENCRYPT, LETSENCRYPT_STAGING
+
+    if options.given.get("must_staple") and settings.server in (LETSENCRYPT, LETSENCRYPT_STAGING):
+        raise UsageError(
+            "Let's Encrypt no longer issues OCSP Must-Staple certificates (since 7 May 2025): "
+            "leave out --must-staple"
+        )
+
+
+def _keep(
+    store: FileStore, certificate: StoredCertificate, plan: IssuePlan, options: IssueOptions
+) -> None:
+    """A certificate that is valid and not due: store the settings that changed, order
+    nothing, and say when it renews."""
+    from acmecf.storage.model import StoredCertificate
+
+    name = certificate.name
+    if plan.changed:
+        with store.lock(name):
+            current = store.load(name)
+            store.save(StoredCertificate(certificate.settings, current.state))
+    if options.common.quiet:
+        return
+    state = certificate.state
+    until = f"{state.not_after:%Y-%m-%d %H:%M} UTC" if state.not_after else "its expiry"
+    when = f"{plan.renews_at:%Y-%m-%d %H:%M} UTC" if plan.renews_at else "when it is due"
+    stored = f"stored the new {', '.join(plan.changed)}; " if plan.changed else ""
+    say(
+        f"Certificate {name} is valid until {until} and not due: {stored}ordered nothing; "
+        f"it renews around {when} (`acmecf renew`; --force-renewal renews now)"
+    )
 
 
 def _services(store: FileStore, run: RunOptions) -> Services:
