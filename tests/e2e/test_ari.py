@@ -121,8 +121,9 @@ def test_a_window_set_by_the_ca_renews_exactly_that_certificate_inside_it_with_r
     assert f'"replaces": "{other}"' not in result.stderr
     assert pebble_count(sandbox, REPLACEMENT) == replacements + 1
     assert leaf(acmecf.live("window.example.com")).serial_number != serials["window.example.com"]
-    assert leaf(acmecf.live("no-window.example.com")).serial_number == (
-        serials["no-window.example.com"]
+    assert (
+        leaf(acmecf.live("no-window.example.com")).serial_number
+        == (serials["no-window.example.com"])
     )
     assert versions(acmecf.config_dir, "no-window.example.com") == ["0001"]
     # The new certificate has its own window, asked right after issuance: nothing is due.
@@ -188,9 +189,7 @@ def test_a_certificate_another_machine_renewed_is_not_retried_at_every_run(
     assert stored(acmecf.config_dir, name).state.replaced_elsewhere is None
 
 
-def test_a_revoked_certificate_is_renewed_at_the_next_run(
-    acmecf: Acmecf, sandbox: Sandbox
-) -> None:
+def test_a_revoked_certificate_is_renewed_at_the_next_run(acmecf: Acmecf, sandbox: Sandbox) -> None:
     name = "revoked-next.example.com"
     assert acmecf.issue(name).code == 0
     ari_id = stored(acmecf.config_dir, name).state.ari_id
@@ -229,4 +228,5 @@ def test_a_certificate_revoked_elsewhere_is_renewed_once_the_ca_says_so(
     assert result.code == 0, result.output
     assert f"renewed {name}" in result.stdout
     assert leaf(acmecf.live(name)).serial_number != serial
-    assert ari_certificate_id(leaf(acmecf.live(name))) == stored(acmecf.config_dir, name).state.ari_id
+    state = stored(acmecf.config_dir, name).state
+    assert ari_certificate_id(leaf(acmecf.live(name))) == state.ari_id
