@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from acmecf.pki.chain import Chain
+if TYPE_CHECKING:  # cryptography is imported only where a certificate is handled
+    from acmecf.pki.chain import Chain
 
 
 @dataclass(frozen=True)

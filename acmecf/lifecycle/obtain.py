@@ -18,6 +18,7 @@ import datetime
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from acmecf.errors import (
     AcmecfError,
@@ -27,11 +28,13 @@ from acmecf.errors import (
     LockedError,
     StoreError,
 )
-from acmecf.issuers.base import CertificateRequest, IssuedCertificate
 from acmecf.lifecycle.hooks import Hook, certificate_environment, deploy_hooks, run_hook
 from acmecf.lifecycle.services import Services
 from acmecf.settings.table import LETSENCRYPT, LETSENCRYPT_STAGING, CertificateSettings
 from acmecf.storage.model import CertificateMaterial, CertificateState, StoredCertificate
+
+if TYPE_CHECKING:  # a no-op `renew` imports neither cryptography nor dnspython
+    from acmecf.issuers.base import IssuedCertificate
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,8 @@ def _obtain_locked(
     store_settings: bool,
     now: Callable[[], datetime.datetime],
 ) -> None:
+    from acmecf.issuers.base import CertificateRequest
+
     store, options = services.store, services.options
     started = now()
     certificate = requested

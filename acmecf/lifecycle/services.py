@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from acmecf.errors import Interrupted
-from acmecf.issuers.acme import CleanupReport
 from acmecf.settings.table import (
     ISSUER_ORIGIN_CA,
     LETSENCRYPT,
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from acmecf.cloudflare.zones import CloudflareZones
     from acmecf.dns.journaled import JournaledProvider
     from acmecf.dns.propagation import PropagationChecker
+    from acmecf.issuers.acme import CleanupReport
     from acmecf.issuers.base import Issuer
     from acmecf.storage.files import FileRunJournal
 
@@ -70,7 +70,9 @@ class Services:
         self.local = store  # where live files and hooks are (the same store, on one machine)
         self.environment = environment
         self.options = options
-        self.cleanup_report = CleanupReport()
+        from acmecf.issuers.acme import CleanupReport  # not for a run with nothing to do
+
+        self.cleanup_report: CleanupReport = CleanupReport()
         self.hook_lock = threading.Lock()
         self.published: list[str] = []  # certificates that went live in this run
         self._lock = threading.RLock()
