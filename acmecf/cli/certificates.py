@@ -456,8 +456,10 @@ def renew(**kwargs: Any) -> None:
     """Renew every certificate that is due, and leave the others alone.
 
     Due means: inside the CA's renewal window when it publishes ACME Renewal Information
-    (ARI), otherwise less than a third of the lifetime left. When nothing is due, renew
-    prints nothing, touches no network and exits 0 at once: run it as often as you like.
+    (ARI), otherwise less than a third of the lifetime left (half of a lifetime under 10
+    days), or revoked. When nothing is due, renew prints nothing, touches no network (only
+    the CA's renewalInfo, once its Retry-After has passed) and exits 0 at once: run it as
+    often as you like.
     One failing certificate does not stop the others; the exit status is then 1 and the
     last line names each failure. Two runs at once renew each certificate once: the second
     waits for the first and then finds nothing left to do.

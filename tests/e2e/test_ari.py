@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -230,3 +232,29 @@ def test_a_certificate_revoked_elsewhere_is_renewed_once_the_ca_says_so(
     assert leaf(acmecf.live(name)).serial_number != serial
     state = stored(acmecf.config_dir, name).state
     assert ari_certificate_id(leaf(acmecf.live(name))) == state.ari_id
+
+
+HEAVY = ("cloudflare", "acme", "josepy", "cryptography", "dns", "requests")
+IMPORTS_OF_A_RENEW = f"""
+import sys
+from acmecf.main import main
+sys.argv = ["acmecf", "renew"]
+try:
+    main()
+except SystemExit as exit:
+    assert exit.code in (0, None), exit.code
+print(sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r})))
+"""
+
+
+def test_a_noop_renew_imports_no_sdk_no_acme_library_and_no_cryptography(acmecf: Acmecf) -> None:
+    assert acmecf.issue("light.example.com").code == 0
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORTS_OF_A_RENEW],
+        env=acmecf.environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "[]\n", "")
