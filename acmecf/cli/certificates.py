@@ -303,11 +303,22 @@ def _keep(
     state = certificate.state
     until = f"{state.not_after:%Y-%m-%d %H:%M} UTC" if state.not_after else "its expiry"
     when = f"{plan.renews_at:%Y-%m-%d %H:%M} UTC" if plan.renews_at else "when it is due"
-    stored = f"stored the new {', '.join(plan.changed)}; " if plan.changed else ""
+    stored = f"stored the new {', '.join(_flags(plan.changed))}; " if plan.changed else ""
     say(
         f"Certificate {name} is valid until {until} and not due: {stored}ordered nothing; "
         f"it renews around {when} (`acmecf renew`; --force-renewal renews now)"
     )
+
+
+def _flags(names: tuple[str, ...]) -> list[str]:
+    """Settings as the user gave them: their flags (the names' order has none)."""
+    from acmecf.settings.table import BY_NAME
+
+    flags = []
+    for name in names:
+        flag = BY_NAME[name].flag
+        flags.append(flag.split("/")[0] if flag else "order of the names")
+    return flags
 
 
 def _services(store: FileStore, run: RunOptions) -> Services:

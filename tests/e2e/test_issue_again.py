@@ -54,7 +54,7 @@ def test_a_changed_setting_that_needs_no_new_certificate_is_stored_without_order
     orders = pebble_count(sandbox, NEW_ORDER)
     result = acmecf.issue(name, extra=("--deploy-hook", "true", "--propagation-timeout", "5m"))
     assert result.code == 0, result.output
-    assert "stored the new propagation_timeout, deploy_hooks; ordered nothing" in result.stdout
+    assert "stored the new --propagation-timeout, --deploy-hook; ordered nothing" in result.stdout
     settings = tomllib.loads((acmecf.config_dir / f"renewal/{name}.toml").read_text())
     assert settings["hooks"]["deploy"] == ["true"]
     assert settings["certificate"]["propagation_timeout"] == 300
