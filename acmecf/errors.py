@@ -180,3 +180,33 @@ class OriginPullError(AcmecfError):
 
 class CertbotImportError(AcmecfError):
     """A certbot configuration cannot be taken over as it is."""
+
+
+class NotConfirmed(AcmecfError):
+    """The user answered no to a question (or closed its input): nothing was changed."""
+
+
+class SettingError(ValueError):
+    """A value does not fit its setting; `key` names it as its source spells it (a file key
+    such as "certificate.names", or an environment variable). Callers wrap it in a UsageError
+    or StoredFileError that names the source."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+# --- the test bed ----------------------------------------------------------------------------
+
+
+class PebbleError(AcmecfError):
+    """The Pebble test server launcher failed (sandbox, demo and tests only)."""
+
+
+class PebbleNotInstalled(PebbleError):
+    """No Pebble binary (new enough) was found where the launcher looks for it."""
+
+
+class PebbleStartupError(PebbleError):
+    """Pebble exited or did not serve its directory in time; the message holds its log tail."""

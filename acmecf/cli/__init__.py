@@ -8,9 +8,11 @@ import acmecf.cli.certbot  # noqa: F401  (registers import-certbot)
 from acmecf.cli import (  # noqa: F401  (registers the commands)
     accounts,
     certificates,
+    install,
     inventory,
     origin,
     persist,
+    reconfigure,
     sandbox,
 )
 from acmecf.cli.base import cli, main

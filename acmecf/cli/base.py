@@ -38,6 +38,7 @@ Exit codes:
 """
 
 log = logging.getLogger("acmecf")
+OUTPUT_LOGGER = "acmecf.output"  # cli.logs.OUTPUT_LOGGER: printed lines, for the run log only
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,21 @@ def common_options(function: F) -> F:
             "--debug",
             is_flag=True,
             help="Show API details (credentials and keys masked) and a traceback on errors.",
+        ),
+        click.option(
+            "--log-file",
+            envvar="ACMECF_LOG_FILE",
+            metavar="FILE",
+            help="Append this run's log to FILE instead of a new file in <config-dir>/logs/ "
+            "(/var/log/acmecf for root). Env: ACMECF_LOG_FILE.",
+        ),
+        click.option(
+            "--log-format",
+            envvar="ACMECF_LOG_FORMAT",
+            type=click.Choice(["text", "json"]),
+            help="The run log's format: text, or one JSON object a line for log shippers "
+            "(default: [run] log_format of acmecf.toml, else text). The console is unchanged. "
+            "Env: ACMECF_LOG_FORMAT.",
         ),
     ]
     for option in reversed(options):
@@ -133,13 +149,29 @@ def run_command(
     command: Callable[[T], None],
     kwargs: Mapping[str, Any],
     build: Callable[[Common, Mapping[str, Any]], T],
+    *,
+    logged: bool = False,
 ) -> None:
     """The error boundary: build the command's typed options, run it, and turn every failure
-    into one line and an exit code."""
+    into one line and an exit code. A `logged` command changes something every time it runs,
+    so its run log starts as soon as its options are checked (`renew` starts its own only when
+    something is due: cli.logs)."""
     debug = bool(kwargs.get("debug"))
-    setup_logging(debug=debug, verbose=bool(kwargs.get("verbose")), quiet=bool(kwargs.get("quiet")))
+    setup_logging(
+        debug=debug,
+        verbose=bool(kwargs.get("verbose")),
+        quiet=bool(kwargs.get("quiet")),
+        log_file=kwargs.get("log_file"),
+        log_format=kwargs.get("log_format"),
+    )
     try:
-        command(build(common_from(kwargs), kwargs))
+        common = common_from(kwargs)
+        options = build(common, kwargs)
+        if logged:
+            from acmecf.cli.logs import start_run_log
+
+            start_run_log(common.store())
+        command(options)
     except AcmecfError as err:
         if interrupts.interrupted():
             fail(interrupted_message(), 130, debug)
@@ -185,17 +217,25 @@ def one_line(text: str) -> str:
 def fail(message: str, code: int, debug: bool) -> NoReturn:
     from acmecf.redaction import redact
 
+    trace = traceback.format_exc()
     if debug:
-        click.echo(redact(traceback.format_exc()), err=True)
-    click.echo(f"acmecf: error: {one_line(redact(message))}", err=True)
+        click.echo(redact(trace), err=True)
+    line = f"acmecf: error: {one_line(redact(message))}"
+    if sys.exc_info()[0] is not None:
+        logging.getLogger("acmecf.run").debug("the error's traceback:\n%s", trace)
+    logging.getLogger(OUTPUT_LOGGER).error("%s (exit status %d)", line, code)
+    click.echo(line, err=True)
     sys.exit(code)
 
 
 def say(text: str, *, err: bool = False) -> None:
-    """Print one line (redacted): results to stdout, problems to stderr."""
+    """Print one line (redacted): results to stdout, problems to stderr. The run log gets it
+    too."""
     from acmecf.redaction import redact
 
-    click.echo(redact(text), err=err)
+    line = redact(text)
+    logging.getLogger(OUTPUT_LOGGER).info("%s", line)
+    click.echo(line, err=err)
 
 
 class _Formatter(logging.Formatter):
@@ -217,13 +257,28 @@ class _Formatter(logging.Formatter):
         return text
 
 
-def setup_logging(*, debug: bool, verbose: bool, quiet: bool) -> None:
+def setup_logging(
+    *,
+    debug: bool,
+    verbose: bool,
+    quiet: bool,
+    log_file: str | None = None,
+    log_format: str | None = None,
+) -> None:
     """Log to stderr through the redacting filter: every logger's records (the SDK's, httpx's
-    and the acme library's too) have credentials, key blocks and credential headers masked."""
+    and the acme library's too) have credentials, key blocks and credential headers masked.
+    The run log (cli.logs) gets every record at debug level, whatever the console shows."""
+    from acmecf.cli.logs import RUN_LOGGER, Threshold, install
     from acmecf.redaction import RedactingFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
+    level = logging.DEBUG if (debug or verbose) else logging.WARNING if quiet else logging.INFO
+    handler.addFilter(
+        Threshold(
+            level, logging.DEBUG if debug else logging.WARNING, excluded=(OUTPUT_LOGGER, RUN_LOGGER)
+        )
+    )
     if debug:
         handler.setFormatter(
             _Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", plain=False)
@@ -232,9 +287,9 @@ def setup_logging(*, debug: bool, verbose: bool, quiet: bool) -> None:
         handler.setFormatter(_Formatter("%(message)s", plain=True))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    level = logging.DEBUG if (debug or verbose) else logging.WARNING if quiet else logging.INFO
-    logging.getLogger("acmecf").setLevel(level)
+    root.setLevel(logging.DEBUG)
+    logging.getLogger("acmecf").setLevel(logging.NOTSET)
+    install(log_file=log_file, log_format=log_format)
 
 
 def main() -> None:
@@ -243,16 +298,25 @@ def main() -> None:
     interrupts.install()
     try:
         result = cli.main(prog_name="acmecf", standalone_mode=False)
+    except SystemExit as done:  # the error boundary has printed its line
+        _exit(done.code if isinstance(done.code, int) else 1)
     except KeyboardInterrupt:
         click.echo(f"acmecf: error: {interrupted_message()}", err=True)
-        sys.exit(130)
+        _exit(130)
     except click.exceptions.Abort:
         click.echo("acmecf: error: aborted; nothing was changed", err=True)
-        sys.exit(1)
+        _exit(1)
     except click.ClickException as err:
         context = getattr(err, "ctx", None)
         where = f" (see `{context.command_path} --help`)" if context is not None else ""
         message = one_line(err.format_message())
         click.echo(f"acmecf: error: {message[:1].lower()}{message[1:]}{where}", err=True)
-        sys.exit(err.exit_code)
-    sys.exit(result if isinstance(result, int) else 0)
+        _exit(err.exit_code)
+    _exit(result if isinstance(result, int) else 0)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with `code`; a signal from here on (the interpreter shutting down) still ends in
+    one line and status 130, never a traceback."""
+    interrupts.quiet_from_now_on()
+    sys.exit(code)

@@ -32,7 +32,15 @@ from acmecf.cli.options import (
     run_options_from,
     stored_setting_options,
 )
-from acmecf.cli.report import Progress, print_outcome, records_left_text, summary_line
+from acmecf.cli.report import (
+    Progress,
+    other_record,
+    outcome_record,
+    print_document,
+    print_outcome,
+    records_left_text,
+    summary_line,
+)
 
 if TYPE_CHECKING:
     from acmecf.lifecycle.obtain import Outcome
@@ -43,6 +51,11 @@ if TYPE_CHECKING:
     from acmecf.storage.files import FileStore
     from acmecf.storage.model import StoredCertificate
 
+
+JSON_HELP = (
+    "Print one JSON document on stdout instead of the result lines: each certificate's "
+    'outcome, new expiry, files and error ({"version": 1, ...}; see the README).'
+)
 
 # --- acmecf issue ----------------------------------------------------------------------------
 
@@ -57,6 +70,7 @@ class IssueOptions:
     run: RunOptions
     force_renewal: bool = False
     allow_fewer_names: bool = False
+    as_json: bool = False
 
 
 def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]) -> IssueOptions:
@@ -91,6 +105,7 @@ def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]
         run,
         force_renewal=bool(kwargs["force_renewal"]),
         allow_fewer_names=bool(kwargs["allow_fewer_names"]),
+        as_json=bool(kwargs["as_json"]),
     )
 
 
@@ -133,6 +148,7 @@ def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]
     dry_run="Do everything against the staging CA (or --server) but write nothing.",
     parallel="With --batch: issue up to N certificates at once.",
 )
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @common_options
 @click.pass_context
 def issue(ctx: click.Context, /, **kwargs: Any) -> None:
@@ -169,6 +185,7 @@ def issue(ctx: click.Context, /, **kwargs: Any) -> None:
 def _issue(options: IssueOptions) -> None:
     import datetime
 
+    from acmecf.cli.reconfigure import check_settings
     from acmecf.errors import AcmecfError, CertificateNotFoundError
     from acmecf.issuers.origin_ca import request_type_for
     from acmecf.lifecycle.plan import plan_issue
@@ -181,7 +198,7 @@ def _issue(options: IssueOptions) -> None:
     global_config = config_file.load(store)
     now = datetime.datetime.now(datetime.UTC)
     certificates: list[StoredCertificate] = []
-    kept = 0
+    kept: list[dict[str, Any]] = []  # --json records of the certificates left as they are
     for cert_name, names in options.wanted:
         try:
             existing: StoredCertificate | None = store.load(cert_name)
@@ -201,6 +218,8 @@ def _issue(options: IssueOptions) -> None:
         _refuse_must_staple(settings, options)
         if settings.issuer == ISSUER_ORIGIN_CA:
             request_type_for(settings.key_type)  # refuse a key type it cannot sign, before any call
+        for warning in check_settings(settings):  # key group, PKCS#12 password (cli.reconfigure)
+            say(f"warning: {warning}", err=True)
         # A rehearsal orders against staging, whatever the stored certificate's state.
         plan = plan_issue(
             existing,
@@ -209,25 +228,38 @@ def _issue(options: IssueOptions) -> None:
             force=options.force_renewal or options.run.dry_run,
             allow_fewer_names=options.allow_fewer_names,
         )
-        if plan.dropped and not options.common.quiet:
+        if plan.dropped and not (options.common.quiet or options.as_json):
             say(f"{cert_name}: the new certificate drops {', '.join(plan.dropped)}")
         if existing is not None and not plan.order:
-            _keep(store, StoredCertificate(settings, existing.state), plan, options)
-            kept += 1
+            line = _keep(store, StoredCertificate(settings, existing.state), plan)
+            if options.as_json:
+                kept.append(other_record(cert_name, "not_due", reason=line))
+            elif not options.common.quiet:
+                say(line)
             continue
         state = existing.state if existing is not None else CertificateState()
         certificates.append(StoredCertificate(settings, state))
     if not certificates:
+        if options.as_json:
+            print_document("issue", kept, dry_run=options.run.dry_run, ok=True)
         return
-    if kept:
-        log.debug("%d certificate(s) kept as they are", kept)
     services = _services(store, options.run)
+    quiet = options.common.quiet or options.as_json
     try:
-        outcomes = _run_protected(certificates, services, quiet=options.common.quiet)
+        outcomes = _run_protected(certificates, services, quiet=quiet)
     finally:
         services.close()
     log.debug("Cloudflare API calls: %d", services.cloudflare_api_calls())
     records_left = services.cleanup_report.left
+    if options.as_json:
+        print_document(
+            "issue",
+            [outcome_record(o, dry_run=options.run.dry_run, verb="issued") for o in outcomes]
+            + kept,
+            dry_run=options.run.dry_run,
+            ok=all(o.ok and not o.warnings for o in outcomes) and not records_left,
+            records_left=records_left,
+        )
     if len(certificates) > 1:
         line = summary_line(outcomes, records_left=records_left, what="certificates")
         if line:
@@ -236,7 +268,7 @@ def _issue(options: IssueOptions) -> None:
     outcome = outcomes[0]
     certificate = certificates[0]
     if outcome.skipped is not None:  # the CA says another machine renewed it
-        if not options.common.quiet:
+        if not quiet:
             say(f"{certificate.name} was not renewed: {outcome.skipped}")
         return
     if outcome.error is not None:
@@ -245,7 +277,7 @@ def _issue(options: IssueOptions) -> None:
         raise outcome.error
     issued = outcome.issued
     assert issued is not None
-    if not options.common.quiet:
+    if not quiet:
         verb = "would be issued (dry run, nothing written)" if options.run.dry_run else "issued"
         say(
             f"Certificate {certificate.name} {verb} for {', '.join(certificate.settings.names)}, "
@@ -286,11 +318,9 @@ def _refuse_must_staple(settings: CertificateSettings, options: IssueOptions) ->
         )
 
 
-def _keep(
-    store: FileStore, certificate: StoredCertificate, plan: IssuePlan, options: IssueOptions
-) -> None:
-    """A certificate that is valid and not due: store the settings that changed, order
-    nothing, and say when it renews."""
+def _keep(store: FileStore, certificate: StoredCertificate, plan: IssuePlan) -> str:
+    """A certificate that is valid and not due: store the settings that changed and order
+    nothing. Returns the line that says so, and when it renews."""
     from acmecf.storage.model import StoredCertificate
 
     name = certificate.name
@@ -298,13 +328,11 @@ def _keep(
         with store.lock(name):
             current = store.load(name)
             store.save(StoredCertificate(certificate.settings, current.state))
-    if options.common.quiet:
-        return
     state = certificate.state
     until = f"{state.not_after:%Y-%m-%d %H:%M} UTC" if state.not_after else "its expiry"
     when = f"{plan.renews_at:%Y-%m-%d %H:%M} UTC" if plan.renews_at else "when it is due"
     stored = f"stored the new {', '.join(_flags(plan.changed))}; " if plan.changed else ""
-    say(
+    return (
         f"Certificate {name} is valid until {until} and not due: {stored}ordered nothing; "
         f"it renews around {when} (`acmecf renew`; --force-renewal renews now)"
     )
@@ -323,8 +351,10 @@ def _flags(names: tuple[str, ...]) -> list[str]:
 
 def _services(store: FileStore, run: RunOptions) -> Services:
     from acmecf import interrupts
+    from acmecf.cli.logs import start_run_log
     from acmecf.lifecycle.services import Services
 
+    start_run_log(store)  # the run does something now: log it (cli.logs)
     services = Services(store, os.environ, run)
     interrupts.on_interrupt(services.cancel)
     return services
@@ -409,6 +439,7 @@ class RenewOptions:
     post_hook: str | None
     random_sleep: float
     run: RunOptions
+    as_json: bool = False
 
 
 def _renew_options(common: Common, kwargs: Mapping[str, Any]) -> RenewOptions:
@@ -429,6 +460,7 @@ def _renew_options(common: Common, kwargs: Mapping[str, Any]) -> RenewOptions:
         post_hook=kwargs["post_hook"],
         random_sleep=float(kwargs["random_sleep"]),
         run=run_options_from(kwargs),
+        as_json=bool(kwargs["as_json"]),
     )
 
 
@@ -462,6 +494,7 @@ def _renew_options(common: Common, kwargs: Mapping[str, Any]) -> RenewOptions:
     dry_run="Renew against the staging CA (or the stored server) but write nothing.",
     parallel="Renew up to N certificates at once, overlapping their DNS and CA waits.",
 )
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @common_options
 def renew(**kwargs: Any) -> None:
     """Renew every certificate that is due, and leave the others alone.
@@ -491,7 +524,7 @@ def _renew(options: RenewOptions) -> None:
     from acmecf.lifecycle.renew import renew_due
 
     store = options.common.store()
-    quiet = options.common.quiet
+    quiet = options.common.quiet or options.as_json
     progress = Progress(enabled=sys.stderr.isatty() and not quiet)
     services_made: list[Services] = []
 
@@ -520,19 +553,46 @@ def _renew(options: RenewOptions) -> None:
     progress.clear()
     if interrupts.interrupted():
         raise Interrupted("interrupted")
-    _print_report(report, options)
+    _print_report(report, options, quiet=quiet)
     errors = [name for name, _ in report.errors]
     errors += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
     hooks = ["the post-hook" if report.outcomes else "the pre-hook" for _ in report.hook_errors]
     line = summary_line(
         report.outcomes, errors=errors, hook_failures=hooks, records_left=report.records_left
     )
+    if options.as_json:
+        _print_renew_document(report, options, ok=line is None)
     if line:
         raise AcmecfError(line)
 
 
-def _print_report(report: RenewReport, options: RenewOptions) -> None:
-    quiet = options.common.quiet
+def _print_renew_document(report: RenewReport, options: RenewOptions, *, ok: bool) -> None:
+    from acmecf.cli.report import other_record
+
+    dry_run = options.run.dry_run
+    records = [outcome_record(o, dry_run=dry_run, verb="renewed") for o in report.outcomes]
+    records += [other_record(n, "not_due", reason=d.reason) for n, d in report.not_due]
+    records += [other_record(n, "failed", error=str(e)) for n, e in report.errors]
+    clients = [
+        {
+            "zone": c.zone_name,
+            "not_after": c.not_after.isoformat() if c.not_after else None,
+            "error": str(c.error) if c.error else None,
+        }
+        for c in report.client_renewals
+    ]
+    print_document(
+        "renew",
+        records,
+        dry_run=dry_run,
+        ok=ok,
+        hook_errors=[str(e) for e in report.hook_errors],
+        records_left=report.records_left,
+        origin_pull_clients=clients,
+    )
+
+
+def _print_report(report: RenewReport, options: RenewOptions, *, quiet: bool) -> None:
     for name, error in report.errors:
         say(f"failed {name}: {error}", err=True)
     for client in report.client_renewals:
@@ -548,6 +608,6 @@ def _print_report(report: RenewReport, options: RenewOptions) -> None:
             )
     for hook_error in report.hook_errors:
         say(f"failed: {hook_error}", err=True)
-    if not report.outcomes and not report.errors and options.common.verbose:
+    if not report.outcomes and not report.errors and options.common.verbose and not quiet:
         count = len(report.not_due)
         say(f"nothing due ({count} certificate{'s' * (count != 1)} checked)")

@@ -14,15 +14,30 @@ from acmecf.cli.options import CERT_NAME
 # --- acmecf list -----------------------------------------------------------------------------
 
 
+LIST_VERSION = 1
+
+
 @dataclass(frozen=True)
 class ListOptions:
     common: Common
     as_json: bool
     prometheus_file: Path | None
+    json_array: bool = False
 
 
 @cli.command("list", epilog=EXIT_CODES)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print JSON for scripts: {"version": 1, "certificates": [...]}.',
+)
+@click.option(
+    "--json-array",
+    is_flag=True,
+    help="Print the bare JSON array of acmecf 0.1 instead (deprecated: removed in the next "
+    "release; read .certificates of --json).",
+)
 @click.option(
     "--prometheus",
     "prometheus_file",
@@ -43,11 +58,15 @@ def list_certificates(**kwargs: Any) -> None:
     \b
     Examples:
       acmecf list
-      acmecf list --json | jq '.[] | select(.days_left < 14)'
+      acmecf list --json | jq '.certificates[] | select(.days_left < 14)'
       acmecf list --quiet --prometheus /var/lib/prometheus/node-exporter/acmecf.prom
     """
     run_command(
-        _list, kwargs, lambda common, kw: ListOptions(common, kw["as_json"], kw["prometheus_file"])
+        _list,
+        kwargs,
+        lambda common, kw: ListOptions(
+            common, kw["as_json"], kw["prometheus_file"], json_array=kw["json_array"]
+        ),
     )
 
 
@@ -94,8 +113,11 @@ def _list(options: ListOptions) -> None:
     for entry in broken:
         rows.append({"name": entry.name, "broken": entry.error})
     rows.sort(key=lambda row: row["name"])
-    if options.as_json:
+    if options.json_array:
         say(json.dumps(rows, indent=2))
+        return
+    if options.as_json:
+        say(json.dumps({"version": LIST_VERSION, "certificates": rows}, indent=2))
         return
     if not rows:
         say(f"no certificates in {store.config_dir}")
@@ -187,7 +209,10 @@ def delete(**kwargs: Any) -> None:
       acmecf delete --cert-name old.example.com --yes
     """
     run_command(
-        _delete, kwargs, lambda common, kw: DeleteOptions(common, kw["cert_name"], kw["yes"])
+        _delete,
+        kwargs,
+        lambda common, kw: DeleteOptions(common, kw["cert_name"], kw["yes"]),
+        logged=True,
     )
 
 

@@ -348,7 +348,7 @@ def _origin_pulls(options: OriginOptions) -> None:
     from acmecf.cloudflare.origin_pulls import CloudflareOriginPulls
     from acmecf.cloudflare.zone_settings import CloudflareZoneSettings
     from acmecf.errors import UsageError
-    from acmecf.origin.pulls import disable, enable
+    from acmecf.origin.pulls import disable, enable, others_on
     from acmecf.storage.origin_pulls import OriginPullFiles, OriginPullState
 
     api = _api(options)
@@ -384,13 +384,16 @@ def _origin_pulls(options: OriginOptions) -> None:
         files.save(state)
     if options.quiet:
         return
+    also = others_on(state, hostnames=hostnames)
     if options["action"] == "disable":
-        what = ", ".join(hostnames) if hostnames else label
+        what = ", ".join(hostnames) if hostnames else f"{label} (zone level)"
         click.echo(f"Origin pulls off for {what}.")
         click.echo(
             "  The web server must not demand a client certificate now (remove "
             "ssl_verify_client / SSLVerifyClient), or requests fail with 400."
         )
+        for text in also:
+            click.echo(f"  Unchanged: {text}.")
         return
     names = hostnames or [label]
     ca_file = files.ca_file_for(state, names[0])
@@ -400,6 +403,10 @@ def _origin_pulls(options: OriginOptions) -> None:
         else ("Cloudflare's shared client certificate")
     )
     click.echo(f"Origin pulls on for {', '.join(names)}: Cloudflare presents {kind}.")
+    if state.mode_for(names[0]) == "own-ca":
+        click.echo("  Cloudflare reports the client certificate active (deployed).")
+    for text in also:
+        click.echo(f"  Unchanged: {text}.")
     click.echo(f"  The web server must trust: {ca_file}")
     if state.mode_for(names[0]) == "shared":
         click.echo(
@@ -537,12 +544,16 @@ def apache_config(**kwargs: Any) -> None:
 
 
 def _render(options: OriginOptions, server: str) -> None:
-    from acmecf.errors import UsageError
+    from acmecf.errors import InvalidNameError, UsageError
+    from acmecf.names import normalize_name
     from acmecf.origin.check import held_certificate
     from acmecf.origin.webserver import Site, render_apache, render_nginx
     from acmecf.storage.origin_pulls import OriginPullFiles
 
-    name = options["name"].lower().rstrip(".")
+    try:
+        name = normalize_name(options["name"])
+    except InvalidNameError as err:
+        raise UsageError(f"invalid NAME {options['name']!r}: {err}") from err
     store = options.common.store()
     if options["cert_name"]:
         cert_name = options["cert_name"]

@@ -48,11 +48,45 @@ class CloudflareDns:
         self._zone_id = zone_id
         self._lock = threading.Lock()
         self._ids: dict[tuple[str, str], tuple[Zone, str]] = {}
+        self._zone_checked = False
 
     def zone_for(self, name: str) -> Zone:
+        """The zone of `name`: the one of --zone-id (checked once: a token with only DNS > Edit
+        can read that zone's records), else the longest visible zone that holds it."""
         if self._zone_id is not None:
-            return Zone(id=self._zone_id, name=None)
+            zone = Zone(id=self._zone_id, name=None)
+            with self._lock:
+                checked = self._zone_checked
+            if not checked:
+                self._check_zone(zone)
+                with self._lock:
+                    self._zone_checked = True
+            return zone
         return self.zones.zone_for(name)
+
+    def _check_zone(self, zone: Zone) -> None:
+        from acmecf.errors import CloudflareError
+
+        try:
+            # https://developers.cloudflare.com/api/resources/dns/subresources/records/methods/list/
+            self.api.call(
+                lambda client: client.dns.records.list(zone_id=zone.id, type="TXT", per_page=5),
+                action=f"reading the records of zone {zone.id}",
+                zone=zone,
+            )
+        except ZoneNotFoundError:
+            raise
+        except CloudflareError as err:
+            if err.status in (403, 404):
+                raise ZoneNotFoundError(
+                    f"Cloudflare refused reading zone {zone.id} ({err.status}): check --zone-id "
+                    "(the 32-digit id on the zone's Overview page) and that the token has "
+                    "Zone > DNS > Edit on that zone",
+                    status=err.status,
+                    codes=err.codes,
+                    action=err.action,
+                ) from err
+            raise
 
     def present(self, name: str, value: str) -> None:
         zone = self.zone_for(name)

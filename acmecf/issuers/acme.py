@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 
 CLEANUP_PATIENCE = 180.0  # how long record removal is retried before it is left to the journal
 CLEANUP_FIRST_PAUSE = 1.0
+# A validation that failed although every nameserver served the record is retried once with a
+# new order: two failed authorizations per name and run stay within Let's Encrypt's 5 per name
+# per account per hour even when the run is repeated at once.
+# https://letsencrypt.org/docs/rate-limits/#authorization-failures-per-identifier-per-account
+VALIDATION_RETRIES = 1
+RETRY_SETTLE_FACTOR = 12.0  # the retry waits 12 settle times (a minute with the default 5 s)
+RETRY_SETTLE_MINIMUM = 5.0
 
 
 class Challenge(Protocol):
@@ -83,7 +90,11 @@ class Propagation(Protocol):
 
     def follow_cname(self, name: str) -> str: ...
 
-    def wait(self, records: list[ExpectedRecord], *, timeout: float) -> None: ...
+    settle: float  # seconds waited after DNS serves every record
+
+    def wait(
+        self, records: list[ExpectedRecord], *, timeout: float, settle: float | None = None
+    ) -> None: ...
 
 
 @dataclass
@@ -123,8 +134,7 @@ class AcmeIssuer:
     def issue(self, request: CertificateRequest) -> IssuedCertificate:
         if request.challenge == CHALLENGE_DNS_PERSIST_01:
             return self._issue_persistent(request)
-        if self._dns is None or self._propagation is None:
-            raise AcmecfError("dns-01 needs a DNS provider: configure Cloudflare credentials")
+        dns, propagation = self._dns_parts()
         names = list(request.names)
 
         # 1. Where does each challenge record go? Follow _acme-challenge CNAMEs (delegated
@@ -134,12 +144,12 @@ class AcmeIssuer:
         for name in names:
             record_name = challenge_name(name)
             if record_name not in targets:
-                target = self._propagation.follow_cname(record_name)
+                target = propagation.follow_cname(record_name)
                 if target != record_name:
                     log.info("%s is delegated to %s", record_name, target)
                 targets[record_name] = target
-                if isinstance(self._dns, ZoneFinder):
-                    zones[target] = self._dns.zone_for(target).name
+                if isinstance(dns, ZoneFinder):
+                    zones[target] = dns.zone_for(target).name
 
         # 2. A fresh key (or the kept one) and a CSR naming every name; order the certificate
         #    (RFC 8555 §7.4).
@@ -150,6 +160,53 @@ class AcmeIssuer:
         )
         csr = make_csr(key, names, must_staple=request.must_staple)
         acme = self._ordering()
+
+        # 3-6. Order, publish, wait, answer, finalize. When the CA did not find a record that
+        #      every nameserver here served, its resolvers see DNS later than we do: order
+        #      again (the failed authorization is invalid for good, RFC 8555 §7.1.4) and give
+        #      DNS longer before answering. Bounded by Let's Encrypt's limit of 5 failed
+        #      authorizations per name per account per hour.
+        settle: float | None = None  # the checker's own, at first
+        fullchain, profile = "", None
+        for attempt in range(VALIDATION_RETRIES + 1):
+            try:
+                fullchain, profile = self._order(acme, request, csr, targets, zones, settle)
+                break
+            except ValidationFailed as err:
+                if attempt == VALIDATION_RETRIES:
+                    raise
+                settle = max(RETRY_SETTLE_FACTOR * propagation.settle, RETRY_SETTLE_MINIMUM)
+                log.warning(
+                    "%s; the CA's resolvers see DNS later than the nameservers here: ordering "
+                    "again and waiting %.0fs longer before answering (retry %d of %d)",
+                    err,
+                    settle,
+                    attempt + 1,
+                    VALIDATION_RETRIES,
+                )
+
+        # 7. Check what the CA sent before anyone stores it, and ask when the CA wants it
+        #    renewed (RFC 9773 §4.2), so the next `renew` has its answer without asking.
+        return self._verified(acme, profile, fullchain, key, names)
+
+    def _dns_parts(self) -> tuple[DnsProvider, Propagation]:
+        if self._dns is None or self._propagation is None:
+            raise AcmecfError("dns-01 needs a DNS provider: configure Cloudflare credentials")
+        return self._dns, self._propagation
+
+    def _order(
+        self,
+        acme: Ordering,
+        request: CertificateRequest,
+        csr: bytes,
+        targets: dict[str, str],
+        zones: dict[str, str | None],
+        settle: float | None,
+    ) -> tuple[str, str | None]:
+        """One order from creation to the downloaded chain (and the profile the CA put it
+        under); its records are always removed."""
+        dns, propagation = self._dns_parts()
+        names = list(request.names)
         log.info("ordering a certificate for %s from %s", ", ".join(names), acme.server)
         order = acme.new_order(
             csr,
@@ -167,7 +224,7 @@ class AcmeIssuer:
                 target = targets.get(challenge.record_name) or challenge.record_name
                 published.append((target, challenge.value))
                 try:
-                    self._dns.present(target, challenge.value)
+                    dns.present(target, challenge.value)
                 except CloudflareError as err:
                     if err.status is not None and 400 <= err.status < 500 and err.status != 429:
                         published.pop()  # refused outright: nothing was created
@@ -176,9 +233,10 @@ class AcmeIssuer:
             if challenges:
                 log.info("published %d TXT record(s)", len(published))
 
-            # 4. Wait until every authoritative nameserver serves every value, then answer
-            #    (RFC 8555 §8.4): answering early makes the CA fail the validation for good.
-            self._propagation.wait(expected, timeout=request.propagation_timeout)
+            # 4. Wait until every authoritative nameserver serves every value (and the settle
+            #    time), then answer (RFC 8555 §8.4): answering early makes the CA fail the
+            #    validation for good.
+            propagation.wait(expected, timeout=request.propagation_timeout, settle=settle)
             deadline = self._clock() + request.validation_timeout
             for challenge in challenges:
                 acme.answer(challenge)
@@ -187,14 +245,13 @@ class AcmeIssuer:
                 log.info("the CA validated %s", ", ".join(c.identifier for c in challenges))
 
             # 5. Finalize with the CSR and download the chain (RFC 8555 §7.4).
-            fullchain = acme.finalize(order, csr, deadline, preferred_chain=request.preferred_chain)
+            fullchain = acme.finalize(
+                order, csr, deadline, preferred_chain=request.preferred_chain
+            )
+            return fullchain, acme.profile_of(order)
         finally:
             # 6. Remove exactly the records this run created: on success, failure or Ctrl-C.
             self.remove_records(published)
-
-        # 7. Check what the CA sent before anyone stores it, and ask when the CA wants it
-        #    renewed (RFC 9773 §4.2), so the next `renew` has its answer without asking.
-        return self._verified(acme, order, fullchain, key, names)
 
     def _issue_persistent(self, request: CertificateRequest) -> IssuedCertificate:
         """dns-persist-01: the records stand already, so order, answer, finalize, verify; the
@@ -232,10 +289,10 @@ class AcmeIssuer:
         if challenges:
             log.info("the CA validated %s", ", ".join(c.identifier for c in challenges))
         fullchain = acme.finalize(order, csr, deadline, preferred_chain=request.preferred_chain)
-        return self._verified(acme, order, fullchain, key, names)
+        return self._verified(acme, acme.profile_of(order), fullchain, key, names)
 
     def _verified(
-        self, acme: Ordering, order: Any, fullchain: str, key: Any, names: list[str]
+        self, acme: Ordering, profile: str | None, fullchain: str, key: Any, names: list[str]
     ) -> IssuedCertificate:
         chain = verify_chain(fullchain, key, names, issuer=f"the CA at {acme.server}")
         return IssuedCertificate(
@@ -243,7 +300,7 @@ class AcmeIssuer:
             chain,
             renewal_info_url=acme.renewal_info_url,
             renewal_info=self._renewal_info(acme, chain.leaf),
-            profile=acme.profile_of(order),
+            profile=profile,
         )
 
     @staticmethod

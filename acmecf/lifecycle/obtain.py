@@ -1,10 +1,14 @@
 """Obtaining one certificate now: the step from stored settings to live files and hooks.
 
 Under the certificate's lock: load it again (another run may have done the work meanwhile),
-check free space, ask its issuer, then (unless this is a dry run) store the settings of a new
-certificate, publish the version (the one atomic switch), record the state and run the deploy
-hooks. Each step after the switch may fail on its own (a full disk, a read-only file) without
-undoing it: a certificate that went live is reported as renewed, and gets its hooks. A version
+check free space and the files asked for (key group, PKCS#12 password), ask its issuer, then
+(unless this is a dry run) store the settings of a new certificate, publish the version with
+every file asked for (the one atomic switch), record the state, run the deploy hooks and prune
+old versions. An Origin CA certificate the new one supersedes is revoked at Cloudflare once a
+hook has reloaded the web server (`settle_superseded`), since Cloudflare's edge refuses a
+revoked origin certificate at once. Each step after the switch may fail on its own (a full
+disk, a read-only file) without undoing it: a certificate that went live is reported as
+renewed, and gets its hooks. A version
 that went live without its hooks (the run died) gets them on the next run (`deploy_pending`).
 
 Never raises an AcmecfError: the Outcome carries it, and the failure is recorded in the
@@ -29,8 +33,14 @@ from acmecf.errors import (
     StoreError,
 )
 from acmecf.lifecycle.hooks import Hook, certificate_environment, deploy_hooks, run_hook
+from acmecf.lifecycle.outputs import output_files, plan_outputs
 from acmecf.lifecycle.services import Services
-from acmecf.settings.table import LETSENCRYPT, LETSENCRYPT_STAGING, CertificateSettings
+from acmecf.settings.table import (
+    ISSUER_ORIGIN_CA,
+    LETSENCRYPT,
+    LETSENCRYPT_STAGING,
+    CertificateSettings,
+)
 from acmecf.storage.model import CertificateMaterial, CertificateState, StoredCertificate
 
 if TYPE_CHECKING:  # a no-op `renew` imports neither cryptography nor dnspython
@@ -45,10 +55,20 @@ UTC = datetime.UTC
 Recheck = Callable[[StoredCertificate], str | None]
 
 
+@dataclass(frozen=True)
+class Superseded:
+    """An Origin CA certificate a new version replaced, to revoke once the web server serves
+    the new one."""
+
+    serial: str
+    credentials_file: str | None
+
+
 @dataclass
 class Outcome:
     """How one certificate fared in a run. `issued` is set once the issuer delivered; `version`
-    once it went live (then it counts as renewed whatever failed afterwards)."""
+    once it went live (then it counts as renewed whatever failed afterwards); `files` then
+    names the live files it has (cert, chain, fullchain, privkey, combined, pkcs12)."""
 
     cert_name: str
     issued: IssuedCertificate | None = None
@@ -57,6 +77,10 @@ class Outcome:
     hook_errors: list[HookError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     skipped: str | None = None  # why nothing was done (another run renewed it)
+    names: tuple[str, ...] = ()
+    files: dict[str, str] = field(default_factory=dict)
+    deploy_hooks_run: int = 0
+    superseded: Superseded | None = None  # not yet revoked
 
     @property
     def ok(self) -> bool:
@@ -77,7 +101,7 @@ def obtain(
     without (`acmecf renew`, whose settings may carry environment overrides), the stored ones
     are kept.
     """
-    outcome = Outcome(certificate.name)
+    outcome = Outcome(certificate.name, names=certificate.settings.names)
     try:
         with services.store.lock(certificate.name, wait=services.options.lock_wait):
             _obtain_locked(certificate, services, outcome, recheck, store_settings, now)
@@ -115,6 +139,7 @@ def _obtain_locked(
     try:
         if not options.dry_run:
             store.check_free_space()
+        plan = plan_outputs(settings)
         issuer = services.issuer(settings)
         state = certificate.state
         issued = issuer.issue(
@@ -135,6 +160,7 @@ def _obtain_locked(
                 preferred_chain=settings.preferred_chain,
                 must_staple=_must_staple(settings, services),
                 propagation_timeout=settings.propagation_timeout,
+                validation_timeout=settings.validation_timeout,
                 challenge=settings.challenge,
             )
         )
@@ -161,11 +187,11 @@ def _obtain_locked(
             # A new certificate's settings exist before its live link does: a run that dies
             # right after the switch leaves a certificate acmecf still knows.
             store.save(StoredCertificate(kept, certificate.state))
+        chain = issued.chain
         version = store.publish(
             settings.cert_name,
-            CertificateMaterial(
-                privkey=issued.key_pem, cert=issued.chain.cert_pem, chain=issued.chain.chain_pem
-            ),
+            CertificateMaterial(privkey=issued.key_pem, cert=chain.cert_pem, chain=chain.chain_pem),
+            output_files(plan, settings.cert_name, issued.key_pem, chain.cert_pem, chain.chain_pem),
         )
     except AcmecfError as err:
         outcome.error = err
@@ -173,16 +199,98 @@ def _obtain_locked(
         outcome.hook_errors += _failure_hooks(certificate, err, services)
         return
     outcome.version = version
+    outcome.files = live_files(settings, services)
+    log.debug(
+        "%s: version %s is live, valid until %s",
+        settings.cert_name,
+        version,
+        f"{chain.not_after:%Y-%m-%d %H:%M} UTC",
+    )
     with services.hook_lock:
         services.published.append(settings.cert_name)
     state = state_after_issue(issued, version, started, deployed=certificate.state.deployed_version)
     _save_state(StoredCertificate(kept, state), services, outcome)
-    outcome.hook_errors += run_deploy_hooks(certificate, services)
+    outcome.superseded = _superseded(certificate, issued)
+    outcome.hook_errors += run_deploy_hooks(certificate, services, outcome)
     _save_state(
         StoredCertificate(kept, dataclasses.replace(state, deployed_version=version)),
         services,
         outcome,
     )
+    _prune(settings.cert_name, kept.keep_versions, services, outcome)
+
+
+def live_files(settings: CertificateSettings, services: Services) -> dict[str, str]:
+    """The live files of a certificate, by kind, as its settings have them written."""
+    live = services.local.live_paths(settings.cert_name)
+    files = {
+        "cert": str(live.cert),
+        "chain": str(live.chain),
+        "fullchain": str(live.fullchain),
+        "privkey": str(live.privkey),
+    }
+    if settings.combined:
+        files["combined"] = str(live.combined)
+    if settings.pkcs12:
+        files["pkcs12"] = str(live.pkcs12)
+    return files
+
+
+def _prune(name: str, keep: int, services: Services, outcome: Outcome) -> None:
+    try:
+        services.store.prune(name, keep)
+    except AcmecfError as err:
+        # A warning, not a problem of the run: the new version is live and complete.
+        log.warning("%s: old versions were not removed: %s", name, err)
+
+
+def _superseded(certificate: StoredCertificate, issued: IssuedCertificate) -> Superseded | None:
+    """The Origin CA certificate the new one replaces, if there is one to revoke."""
+    previous = certificate.state.serial
+    if certificate.settings.issuer != ISSUER_ORIGIN_CA or not previous:
+        return None
+    if previous == issued.serial:
+        return None
+    return Superseded(previous, certificate.settings.credentials_file)
+
+
+def settle_superseded(outcome: Outcome, services: Services, *, reloaded: bool) -> None:
+    """Revoke at Cloudflare the Origin CA certificate `outcome`'s new version superseded, when
+    a hook has reloaded the web server (`reloaded`): Cloudflare's edge refuses a revoked
+    origin certificate at once, so revoking one the web server may still serve would take the
+    site down. Otherwise, and when Cloudflare refuses, a warning says what to do. Never
+    raises."""
+    superseded = outcome.superseded
+    if superseded is None or services.options.dry_run:
+        return
+    outcome.superseded = None
+    name = outcome.cert_name
+    if not reloaded:
+        reason = (
+            "a hook failed"
+            if outcome.hook_errors
+            else "no deploy hook or post-hook reloads the web server"
+        )
+        message = (
+            f"the Origin CA certificate it replaces ({superseded.serial}) was left valid: "
+            f"{reason}, so the web server may still serve it; revoke it in the dashboard "
+            "(SSL/TLS > Origin Server) once the new one is served"
+        )
+        log.warning("%s: %s", name, message)  # a warning: the new certificate is fine
+        return
+    from acmecf.cloudflare.origin_ca import CloudflareOriginCA
+
+    try:
+        CloudflareOriginCA(services.cloudflare(superseded.credentials_file)).revoke(
+            superseded.serial
+        )
+    except AcmecfError as err:
+        message = (
+            f"the Origin CA certificate it replaces ({superseded.serial}) is still valid: {err}"
+        )
+        log.warning("%s: %s", name, message)
+        return
+    log.info("%s: revoked the Origin CA certificate it replaces (%s)", name, superseded.serial)
 
 
 def _reload(requested: StoredCertificate, services: Services) -> StoredCertificate | None:
@@ -195,14 +303,22 @@ def _reload(requested: StoredCertificate, services: Services) -> StoredCertifica
         return None
 
 
-def run_deploy_hooks(certificate: StoredCertificate, services: Services) -> list[HookError]:
+def run_deploy_hooks(
+    certificate: StoredCertificate, services: Services, outcome: Outcome | None = None
+) -> list[HookError]:
     """Run the certificate's deploy hooks, one hook at a time across workers (parallel
-    renewals must not reload a web server concurrently)."""
+    renewals must not reload a web server concurrently); count them in `outcome`."""
     settings = certificate.settings
     live = services.local.live_paths(settings.cert_name)
     variables = certificate_environment(settings.cert_name, settings.names, live.directory)
+    if settings.combined:
+        variables["ACMECF_COMBINED"] = str(live.combined)
+    if settings.pkcs12:
+        variables["ACMECF_PKCS12"] = str(live.pkcs12)
     errors: list[HookError] = []
     hooks = deploy_hooks(settings.deploy_hooks, services.local.deploy_hook_files())
+    if outcome is not None:
+        outcome.deploy_hooks_run += len(hooks)
     with services.hook_lock:
         for hook in hooks:
             try:
@@ -233,6 +349,7 @@ def state_after_issue(
         last_success=moment,
         version=version,
         deployed_version=deployed,
+        serial=issued.serial,
         profile=issued.profile,
     )
     if issued.renewal_info is not None:
@@ -385,6 +502,7 @@ def deploy_pending(name: str, services: Services) -> Outcome | None:
     try:
         with services.store.lock(name, wait=services.options.lock_wait):
             certificate = services.store.load(name)
+            outcome.names = certificate.settings.names
             version = services.store.live_version(name)
             state = certificate.state
             if version is None or (state.version == version and state.deployed_version == version):
@@ -411,9 +529,10 @@ def deploy_pending(name: str, services: Services) -> Outcome | None:
                     "%s: recorded version %s, which went live in a run that died", name, version
                 )
             outcome.version = version
+            outcome.files = live_files(certificate.settings, services)
             _save_state(StoredCertificate(certificate.settings, state), services, outcome)
             log.info("%s: running the deploy hooks a run that died did not run", name)
-            outcome.hook_errors += run_deploy_hooks(certificate, services)
+            outcome.hook_errors += run_deploy_hooks(certificate, services, outcome)
             _save_state(
                 StoredCertificate(
                     certificate.settings, dataclasses.replace(state, deployed_version=version)

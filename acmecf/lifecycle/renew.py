@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from acmecf.errors import AcmecfError, CertificateNotFoundError, HookError
 from acmecf.lifecycle.context import current_certificate
-from acmecf.lifecycle.obtain import Outcome, deploy_pending, obtain
+from acmecf.lifecycle.obtain import Outcome, deploy_pending, obtain, settle_superseded
 from acmecf.lifecycle.schedule import Decision, apply_renewal_info, decide
 from acmecf.lifecycle.services import Services
 from acmecf.settings.table import environment_overrides, merge
@@ -172,42 +172,60 @@ def _renew(
         delay = random.uniform(0, random_sleep)
         log.info("sleeping %.0fs before renewing (--random-sleep)", delay)
         sleep(delay)
-    if pre_hook:
-        from acmecf.lifecycle.hooks import Hook, run_hook
-
-        try:
-            run_hook(
-                Hook(pre_hook, shell=True),
-                {},
-                what="pre-hook",
-                timeout=services.options.hook_timeout,
-            )
-        except HookError as err:
-            report.hook_errors.append(err)
-            return  # the pre-hook prepares the renewal: without it, renew nothing
+    if pre_hook and not _run_hook(pre_hook, "pre-hook", {}, services, report):
+        return  # the pre-hook prepares the renewal: without it, renew nothing
+    post_hook_ok = False
     try:
         for outcome in obtain_all(due, services, selection=selection, now=now):
             report.outcomes.append(outcome)
             on_outcome(outcome, len(report.outcomes), len(due) + len(pending))
     finally:
         if post_hook and any(o.version or o.error for o in report.outcomes):
-            from acmecf.lifecycle.hooks import Hook, run_hook
+            variables = post_hook_environment(report)
+            post_hook_ok = _run_hook(post_hook, "post-hook", variables, services, report)
+    for outcome in report.outcomes:
+        reloaded = not outcome.hook_errors and (outcome.deploy_hooks_run > 0 or post_hook_ok)
+        settle_superseded(outcome, services, reloaded=reloaded and not report.hook_errors)
 
-            try:
-                run_hook(
-                    Hook(post_hook, shell=True),
-                    {},
-                    what="post-hook",
-                    timeout=services.options.hook_timeout,
-                )
-            except HookError as err:
-                report.hook_errors.append(err)
+
+def post_hook_environment(report: RenewReport) -> dict[str, str]:
+    """What the post-hook learns of the run: the names of the certificates renewed and of
+    those that failed (certbot's RENEWED_DOMAINS and FAILED_DOMAINS, space separated), and
+    the same by certificate name (ACMECF_RENEWED, ACMECF_FAILED)."""
+    renewed = [o for o in report.outcomes if o.version is not None]
+    failed = [o for o in report.outcomes if o.version is None and o.error is not None]
+    failed_names = [o.cert_name for o in failed] + [name for name, _ in report.errors]
+    return {
+        "RENEWED_DOMAINS": " ".join(name for o in renewed for name in o.names),
+        "FAILED_DOMAINS": " ".join(name for o in failed for name in o.names),
+        "ACMECF_RENEWED": " ".join(o.cert_name for o in renewed),
+        "ACMECF_FAILED": " ".join(failed_names),
+    }
+
+
+def _run_hook(
+    command: str,
+    what: str,
+    variables: dict[str, str],
+    services: Services,
+    report: RenewReport,
+) -> bool:
+    """Run a pre- or post-hook of the run; False (and the error in `report`) when it failed."""
+    from acmecf.lifecycle.hooks import Hook, run_hook
+
+    try:
+        run_hook(
+            Hook(command, shell=True), variables, what=what, timeout=services.options.hook_timeout
+        )
+    except HookError as err:
+        report.hook_errors.append(err)
+        return False
+    return True
 
 
 def with_environment(certificate: StoredCertificate, services: Services) -> StoredCertificate:
     """`certificate` with the settings the environment overrides (environment > stored)."""
-    from acmecf.errors import UsageError
-    from acmecf.settings.table import SettingError
+    from acmecf.errors import SettingError, UsageError
 
     try:
         overrides = environment_overrides(services.environment)
@@ -243,7 +261,11 @@ def obtain_all(
 
             return Outcome(certificate.name, error=Interrupted("interrupted before it started"))
         if selection is None:  # `acmecf issue`: the settings given are the ones to keep
-            return obtain(certificate, services, now=now)
+            outcome = obtain(certificate, services, now=now)
+            # No post-hook follows: only a deploy hook can have reloaded the web server.
+            reloaded = outcome.deploy_hooks_run > 0 and not outcome.hook_errors
+            settle_superseded(outcome, services, reloaded=reloaded)
+            return outcome
         recheck = _recheck(selection, decided, now)
         return obtain(certificate, services, recheck=recheck, store_settings=False, now=now)
 
@@ -316,13 +338,17 @@ def _client_certificates_due(
 def _renew_client_certificates(
     store: FileStore, services: Services, selection: RenewSelection, now: datetime.datetime
 ) -> list[ClientRenewal]:
-    from acmecf.origin.pulls import renew_client_certificates
+    from acmecf.origin.pulls import DeployWait, renew_client_certificates
     from acmecf.storage.origin_pulls import OriginPullFiles
 
     if services.options.dry_run:
         return []
     return renew_client_certificates(
-        OriginPullFiles(store), services.cloudflare, now=now, force=selection.force
+        OriginPullFiles(store),
+        services.cloudflare,
+        now=now,
+        force=selection.force,
+        wait=DeployWait(sleep=services.sleep),  # Ctrl-C and SIGTERM end the wait
     )
 
 

@@ -3,7 +3,7 @@
 One ACME session per server and thread (the acme library's nonce pool is not thread-safe; the
 first one per server opens under a lock so an account is registered once, and all share one
 pacer, so a Retry-After from the CA holds every worker back), one Cloudflare client per set of
-credentials (one request budget each), one DNS checker per resolver setup, and the run's
+credentials (all within one request budget), one DNS checker per DNS setup, and the run's
 journal of challenge records. `cancel()` makes every wait in progress (DNS propagation, ACME
 polling, the budget) end with Interrupted so workers clean up and stop; record removal itself
 is never cancelled.
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from acmecf.acme.client import AcmeSession
     from acmecf.acme.network import Pacer
     from acmecf.cloudflare.api import CloudflareApi
+    from acmecf.cloudflare.budget import RequestBudget
     from acmecf.cloudflare.dns import CloudflareDns
     from acmecf.cloudflare.zones import CloudflareZones
     from acmecf.dns.journaled import JournaledProvider
@@ -80,9 +81,10 @@ class Services:
         self._cancelled = threading.Event()
         self._pacers: dict[str, Pacer] = {}
         self._apis: dict[str | None, CloudflareApi] = {}
+        self._budget: RequestBudget | None = None
         self._zones: dict[str | None, CloudflareZones] = {}
         self._dns: dict[tuple[str | None, str | None], JournaledProvider] = {}
-        self._propagation: dict[tuple[tuple[str, ...], int | None], PropagationChecker] = {}
+        self._propagation: dict[tuple[object, ...], PropagationChecker] = {}
         self._journal: FileRunJournal | None = None
 
     # --- cancellation ----------------------------------------------------------------------
@@ -132,7 +134,8 @@ class Services:
     # --- Cloudflare ------------------------------------------------------------------------
 
     def cloudflare(self, credentials_file: str | None) -> CloudflareApi:
-        """One API client, with one request budget, per set of credentials."""
+        """One API client per set of credentials, all within one request budget (Cloudflare
+        counts per user, and a token does not say whose it is: cloudflare.budget)."""
         with self._lock:
             if credentials_file not in self._apis:
                 from acmecf.cloudflare.api import CloudflareApi
@@ -142,11 +145,13 @@ class Services:
                 credentials = load_credentials(
                     self.environment, Path(credentials_file) if credentials_file else None
                 )
-                limit, window = budget_from_environment(self.environment)
+                if self._budget is None:
+                    limit, window = budget_from_environment(self.environment)
+                    self._budget = RequestBudget(limit, window, sleep=self.sleep)
                 self._apis[credentials_file] = CloudflareApi(
                     credentials,
                     base_url=self.environment.get("CLOUDFLARE_BASE_URL") or None,
-                    budget=RequestBudget(limit, window, sleep=self.sleep),
+                    budget=self._budget,
                 )
             return self._apis[credentials_file]
 
@@ -193,7 +198,13 @@ class Services:
     # --- DNS and issuers -------------------------------------------------------------------
 
     def propagation(self, settings: CertificateSettings) -> PropagationChecker:
-        key = (settings.dns_resolvers, settings.nameserver_port)
+        key = (
+            settings.dns_resolvers,
+            settings.nameserver_port,
+            settings.dns_check,
+            settings.propagation_settle,
+            settings.propagation_delay,
+        )
         with self._lock:
             if key not in self._propagation:
                 from acmecf.dns.propagation import PropagationChecker
@@ -202,6 +213,9 @@ class Services:
                 self._propagation[key] = PropagationChecker(
                     resolvers=parse_resolvers(settings.dns_resolvers),
                     nameserver_port=settings.nameserver_port or 53,
+                    check=settings.dns_check,
+                    settle=settings.propagation_settle,
+                    fixed_delay=settings.propagation_delay,
                     sleep=self.sleep,
                 )
             return self._propagation[key]
@@ -215,6 +229,7 @@ class Services:
             return OriginCaIssuer(
                 CloudflareOriginCA(self.cloudflare(settings.credentials_file)),
                 dry_run=self.options.dry_run,
+                validity_days=settings.origin_ca_validity,
             )
         from acmecf.acme.orders import Orders
         from acmecf.issuers.acme import AcmeIssuer
@@ -228,7 +243,23 @@ class Services:
             None if persistent else self.dns(settings),
             None if persistent else self.propagation(settings),
             cleanup_report=self.cleanup_report,
+            cleanup_patience=self.cleanup_patience(),
         )
+
+    def cleanup_patience(self) -> float:
+        """How long failing record removals are retried before they are left to the journal:
+        3 minutes, or ACMECF_CLEANUP_PATIENCE seconds."""
+        from acmecf.errors import UsageError
+        from acmecf.issuers.acme import CLEANUP_PATIENCE
+        from acmecf.settings.values import parse_duration
+
+        text = self.environment.get("ACMECF_CLEANUP_PATIENCE", "").strip()
+        if not text:
+            return CLEANUP_PATIENCE
+        try:
+            return parse_duration(text)
+        except ValueError as err:
+            raise UsageError(f"invalid ACMECF_CLEANUP_PATIENCE: {err}") from err
 
     def close(self) -> None:
         """End the run: close its journal (records it could not remove stay in it)."""

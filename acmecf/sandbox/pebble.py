@@ -47,7 +47,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
-from acmecf.errors import AcmecfError
+from acmecf.errors import PebbleError, PebbleNotInstalled, PebbleStartupError
 from acmecf.pki.authority import self_signed_ca
 from acmecf.storage.safe import write_file_atomic
 
@@ -109,24 +109,14 @@ LETS_ENCRYPT_PROFILES: Mapping[str, Profile] = {
 names no profile; Pebble cannot be told a default and picks one of these at random instead."""
 
 
-class PebbleError(AcmecfError):
-    """Base class for failures of the Pebble test server launcher (sandbox and demo only)."""
-
-
-class PebbleNotInstalled(PebbleError):
-    """No Pebble binary was found where the launcher looks for it."""
-
-    def __init__(self, detail: str = "") -> None:
-        message = (
-            f"pebble is not installed: set {BINARY_VARIABLE}=/path/to/pebble, or run "
-            f"`go install {CURRENT_MODULE}@{CURRENT_COMMIT}`, or `apt-get install pebble` "
-            "(Debian's is older: enough for the demo, not for the tests)"
-        )
-        super().__init__(f"{message} ({detail})" if detail else message)
-
-
-class PebbleStartupError(PebbleError):
-    """Pebble exited or did not serve its directory in time; the message holds its log tail."""
+def not_installed(detail: str = "") -> PebbleNotInstalled:
+    """The error for a missing (or too old) Pebble, with every way to get one."""
+    message = (
+        f"pebble is not installed: set {BINARY_VARIABLE}=/path/to/pebble, or run "
+        f"`go install {CURRENT_MODULE}@{CURRENT_COMMIT}`, or `apt-get install pebble` "
+        "(Debian's is older: enough for the demo, not for the tests)"
+    )
+    return PebbleNotInstalled(f"{message} ({detail})" if detail else message)
 
 
 @dataclass(frozen=True)
@@ -185,7 +175,7 @@ def find_binary(binary: str | None = None) -> str:
     )
     path = Path(candidate)
     if not (path.is_file() and os.access(path, os.X_OK)):
-        raise PebbleNotInstalled(f"no executable at {candidate}")
+        raise not_installed(f"no executable at {candidate}")
     return str(path)
 
 

@@ -2,14 +2,21 @@
 
 Layout (directories 0700, private keys and settings 0600)::
 
-    <config>/renewal/<cert-name>.toml      settings ([certificate], [hooks]) and [state]
+    <config>/renewal/<cert-name>.toml      settings ([certificate], [hooks], [files]), [state]
     <config>/archive/<cert-name>/<version>/cert.pem, chain.pem, fullchain.pem, privkey.pem
+                                           (and combined.pem, cert.p12 when asked for)
     <config>/live/<cert-name> -> ../archive/<cert-name>/<version>
     <config>/accounts/<host>/<path>/key.pem, account.json
     <config>/locks/<key>.lock              one flock per certificate (or other key)
     <config>/journal/<run>.jsonl           challenge records of one run, until removed
     <config>/hooks/deploy/                 executables run after every issue or renewal
     <config>/origin-pull/                  see storage.origin_pulls
+
+A certificate whose key a group may read (OutputFiles.key_gid) has its key files 0640 and its
+directories (archive/<cert-name>/ and each version) 0750 in that group; the directories on the
+way there (the configuration directory, live/ and archive/) become 0711, so that the group can
+pass through them without listing them (certificates may have different groups). Every other
+directory stays 0700. `prune` removes old versions, the files holding the key first.
 
 A version is written under a temporary name, fsynced and renamed complete before the live link
 is switched to it by one rename: a reader sees the old key and certificate or the new pair,
@@ -32,7 +39,6 @@ import secrets
 import stat
 import threading
 import time
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,19 +48,24 @@ from urllib.parse import urlsplit
 from acmecf.errors import (
     CertificateNotFoundError,
     LockedError,
+    SettingError,
     StoredFileError,
     StoreError,
     UnsafePathError,
 )
 from acmecf.names import check_cert_name
-from acmecf.settings.table import SettingError, settings_from_mapping, to_mapping
+from acmecf.settings.table import settings_from_mapping, to_mapping
 from acmecf.storage import toml_text
 from acmecf.storage.model import (
+    COMBINED_FILE,
+    KEY_FILES,
+    PKCS12_FILE,
     BrokenCertificate,
     CertificateMaterial,
     CertificateState,
     JournalEntry,
     LiveCertificate,
+    OutputFiles,
     StoredAccount,
     StoredCertificate,
     state_from_mapping,
@@ -70,6 +81,11 @@ STATE_CACHE = ".state-cache.json"
 _VERSION = re.compile(r"\d{4,}")
 _PARTIAL = re.compile(r"\.\d{4,}\.partial-[0-9a-f]+")
 MIN_FREE_BYTES = 1024 * 1024  # a version is a few KB; less than this and writes will fail
+# Modes a directory may have besides 0700 (storage.safe leaves these alone): the directories on
+# the way to a certificate's files may be passed through (0711); a certificate's own, entered by
+# the group that may read its key (0750).
+TRAVERSE = 0o711
+GROUP_DIRECTORY = 0o750
 
 
 def default_config_dir() -> Path:
@@ -102,6 +118,14 @@ class LivePaths:
     def privkey(self) -> Path:
         return self.directory / "privkey.pem"
 
+    @property
+    def combined(self) -> Path:
+        return self.directory / COMBINED_FILE
+
+    @property
+    def pkcs12(self) -> Path:
+        return self.directory / PKCS12_FILE
+
 
 @dataclass(frozen=True)
 class HookFile:
@@ -130,7 +154,7 @@ class FileStore:
 
     def root(self, *, create: bool = True) -> SafeDir:
         """The configuration directory, opened (and created 0700 unless `create` is false)."""
-        return SafeDir.open_root(self.config_dir, create=create)
+        return SafeDir.open_root(self.config_dir, create=create, accept=(TRAVERSE,))
 
     @contextlib.contextmanager
     def directory(self, *parts: str, create: bool = True) -> Iterator[SafeDir | None]:
@@ -141,8 +165,13 @@ class FileStore:
             return
         current = self.root(create=create)
         try:
-            for part in parts:
-                child = current.child(part, create=create) if create else current.maybe_child(part)
+            for depth, part in enumerate(parts, 1):
+                accept = _accepted_modes(parts[:depth])
+                child = (
+                    current.child(part, create=create, accept=accept)
+                    if create
+                    else current.maybe_child(part, accept=accept)
+                )
                 current.close()
                 if child is None:
                     yield None
@@ -283,17 +312,7 @@ class FileStore:
 
     def _parse(self, name: str, data: bytes) -> StoredCertificate:
         path = str(self.config_dir / "renewal" / f"{name}.toml")
-        try:
-            document = tomllib.loads(data.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise StoredFileError(path, None, "is not UTF-8 text") from None
-        except tomllib.TOMLDecodeError as err:
-            raise StoredFileError(path, None, f"is not valid TOML ({err})") from None
-        version = document.get("version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
-            raise StoredFileError(
-                path, "version", f"format {version!r} is not one this acmecf reads: upgrade acmecf"
-            )
+        document = toml_text.loads(path, data, FORMAT_VERSION)
         try:
             settings = settings_from_mapping(name, document)
             state_table = document.get("state", {})
@@ -320,42 +339,97 @@ class FileStore:
             assert renewal is not None
             renewal.write_atomic(f"{name}.toml", text.encode(), 0o600)
 
-    def publish(self, name: str, material: CertificateMaterial) -> str:
+    def publish(
+        self, name: str, material: CertificateMaterial, files: OutputFiles | None = None
+    ) -> str:
         check_cert_name(name)
-        with self.directory("archive") as archive_root:
-            assert archive_root is not None
-            with archive_root.child(name) as archive:
-                self._remove_partial_versions(archive)
-                number = self._next_version(archive)
-                version = f"{number:04d}"
-                partial = f".{version}.partial-{secrets.token_hex(4)}"
-                if not archive.mkdir_exclusive(partial):
-                    raise StoreError(f"cannot create a new version in {archive.path}")
+        files = files or OutputFiles()
+        gid = files.key_gid
+        key_mode = 0o640 if gid is not None else 0o600
+        directory_mode = GROUP_DIRECTORY if gid is not None else 0o700
+        contents = [
+            ("privkey.pem", material.privkey, key_mode),
+            ("cert.pem", material.cert, 0o644),
+            ("chain.pem", material.chain, 0o644),
+            ("fullchain.pem", material.fullchain, 0o644),
+        ]
+        if files.combined:
+            contents.append((COMBINED_FILE, material.privkey + material.fullchain, key_mode))
+        if files.pkcs12 is not None:
+            contents.append((PKCS12_FILE, files.pkcs12, key_mode))
+        with self.directory() as root:
+            assert root is not None
+            if gid is not None:
+                root.set_access(TRAVERSE)
+            with root.child("archive", accept=(TRAVERSE,)) as archive_root:
+                if gid is not None:
+                    archive_root.set_access(TRAVERSE)
+                with archive_root.child(name, accept=(GROUP_DIRECTORY,)) as archive:
+                    # Without a group, old versions become the owner's alone again too.
+                    archive.set_access(directory_mode, gid)
+                    version = self._write_version(archive, contents, directory_mode, gid)
+            with root.child("live", accept=(TRAVERSE,)) as live:
+                if gid is not None:
+                    live.set_access(TRAVERSE)
                 try:
-                    with archive.child(partial, create=False) as directory:
-                        for file_name, data, mode in (
-                            ("privkey.pem", material.privkey, 0o600),
-                            ("cert.pem", material.cert, 0o644),
-                            ("chain.pem", material.chain, 0o644),
-                            ("fullchain.pem", material.fullchain, 0o644),
-                        ):
-                            directory.write_atomic(file_name, data, mode)
-                    while not self._claim_version(archive, partial, version):
-                        number += 1
-                        version = f"{number:04d}"
-                except BaseException as err:
-                    with contextlib.suppress(StoreError):
-                        archive.remove_tree(partial)
-                    if isinstance(err, StoreError):
-                        raise StoreError(f"{err}; the live certificate is unchanged") from err
-                    raise
-        with self.directory("live") as live:
-            assert live is not None
-            try:
-                live.replace_symlink(name, f"../archive/{name}/{version}")
-            except StoreError as err:
-                raise StoreError(f"{err}; the live certificate is unchanged") from err
+                    live.replace_symlink(name, f"../archive/{name}/{version}")
+                except StoreError as err:
+                    raise StoreError(f"{err}; the live certificate is unchanged") from err
         return version
+
+    def _write_version(
+        self,
+        archive: SafeDir,
+        contents: list[tuple[str, bytes, int]],
+        directory_mode: int,
+        gid: int | None,
+    ) -> str:
+        """Write a complete version beside the others under a temporary name, then give it the
+        next free number; return that number."""
+        self._remove_partial_versions(archive)
+        number = self._next_version(archive)
+        version = f"{number:04d}"
+        partial = f".{version}.partial-{secrets.token_hex(4)}"
+        if not archive.mkdir_exclusive(partial):
+            raise StoreError(f"cannot create a new version in {archive.path}")
+        try:
+            with archive.child(partial, create=False) as directory:
+                directory.set_access(directory_mode, gid)
+                for file_name, data, mode in contents:
+                    group = gid if mode & 0o040 and file_name in KEY_FILES else None
+                    directory.write_atomic(file_name, data, mode, group=group)
+            while not self._claim_version(archive, partial, version):
+                number += 1
+                version = f"{number:04d}"
+        except BaseException as err:
+            with contextlib.suppress(StoreError):
+                archive.remove_tree(partial)
+            if isinstance(err, StoreError):
+                raise StoreError(f"{err}; the live certificate is unchanged") from err
+            raise
+        return version
+
+    def prune(self, name: str, keep: int) -> list[str]:
+        check_cert_name(name)
+        if keep <= 0:
+            return []
+        live = self.live_version(name)
+        removed: list[str] = []
+        with self.directory("archive", name, create=False) as archive:
+            if archive is None:
+                return []
+            versions = sorted((n for n in archive.names() if _VERSION.fullmatch(n)), key=int)
+            for version in versions[:-keep]:
+                if version == live:
+                    continue
+                with archive.child(version, create=False, accept=(GROUP_DIRECTORY,)) as old:
+                    for file_name in KEY_FILES:  # a run stopped halfway leaves no key behind
+                        old.remove(file_name)
+                archive.remove_tree(version)
+                removed.append(version)
+        if removed:
+            log.info("%s: removed old versions %s", name, ", ".join(removed))
+        return removed
 
     @staticmethod
     def _claim_version(archive: SafeDir, partial: str, version: str) -> bool:
@@ -382,7 +456,11 @@ class FileStore:
         if version is None:
             return None
         with self.directory("archive", name, create=False) as archive:
-            directory = archive.maybe_child(version) if archive is not None else None
+            directory = (
+                archive.maybe_child(version, accept=(GROUP_DIRECTORY,))
+                if archive is not None
+                else None
+            )
             if directory is None:
                 raise StoreError(
                     f"{self.config_dir / 'live' / name} points at a missing version {version}: "
@@ -571,6 +649,16 @@ class FileStore:
             yield
         finally:
             os.close(fd)  # closing releases the lock
+
+
+def _accepted_modes(parts: tuple[str, ...]) -> tuple[int, ...]:
+    """The modes besides 0700 a directory of the configuration directory may keep: see the
+    module's doc (the root itself: FileStore.root)."""
+    if parts in (("live",), ("archive",)):
+        return (TRAVERSE,)
+    if parts[:1] == ("archive",):
+        return (GROUP_DIRECTORY,)
+    return ()
 
 
 def _is_settings_file(name: str) -> bool:

@@ -14,10 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from acmecf.settings.table import CertificateSettings, SettingError
+from acmecf.errors import SettingError
+from acmecf.settings.table import CertificateSettings
 
 UTC = datetime.UTC
 LIVE_FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
+COMBINED_FILE = "combined.pem"
+PKCS12_FILE = "cert.p12"
+KEY_FILES = ("privkey.pem", COMBINED_FILE, PKCS12_FILE)  # the files that hold the private key
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class CertificateState:
     last_success: datetime.datetime | None = None
     version: str | None = None
     deployed_version: str | None = None
+    serial: str | None = None  # the issuer's id of the live certificate (Origin CA: its serial)
     profile: str | None = None
     replaced_elsewhere: datetime.datetime | None = None
 
@@ -82,6 +87,21 @@ class CertificateMaterial:
     @property
     def fullchain(self) -> bytes:
         return self.given_fullchain if self.given_fullchain is not None else self.cert + self.chain
+
+
+@dataclass(frozen=True)
+class OutputFiles:
+    """What a version holds besides the four PEM files, and who may read its key.
+
+    The caller decides (from the certificate's settings, pki building the PKCS#12 bytes); the
+    store writes it as given, in the same version and the same atomic switch as the rest.
+    `key_gid` is the group that may read the files holding the key (0640) and enter the
+    certificate's directories (0750); None keeps them the owner's alone (0600 and 0700).
+    """
+
+    combined: bool = False  # combined.pem: the private key, then the full chain
+    pkcs12: bytes | None = field(default=None, repr=False)  # cert.p12, as it is to be written
+    key_gid: int | None = None
 
 
 @dataclass(frozen=True)

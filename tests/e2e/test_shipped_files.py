@@ -55,25 +55,40 @@ def fake_commands(directory: Path, log: Path, nginx_test_ok: bool) -> dict[str, 
     return {"PATH": f"{directory}:{os.environ['PATH']}"}
 
 
+# The drop-in the README gives for an acmecf installed outside systemd's search path.
+DROP_IN = "[Service]\nExecStart=\nExecStart={path} renew\n"
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not here")
 def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     acmecf_path = str(installed_acmecf())
+    units = tmp_path / "units"
+    units.mkdir()
     for name in ("acmecf-renew.service", "acmecf-renew.timer"):
-        text = (ROOT / "systemd" / name).read_text()
-        (tmp_path / name).write_text(text.replace("/usr/local/bin/acmecf", acmecf_path))
+        shutil.copy(ROOT / "systemd" / name, units / name)  # as written
+    service = (units / "acmecf-renew.service").read_text()
+    assert re.search(r"^ExecStart=acmecf renew$", service, re.M), "found by systemd, by name"
+    assert re.search(r"^LogsDirectory=acmecf$", service, re.M)
+    in_search_path = any(
+        Path(directory, "acmecf").exists()
+        for directory in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin")
+    )
+    if not in_search_path:  # this checkout's acmecf lives in a virtualenv: the README's drop-in
+        (units / "acmecf-renew.service.d").mkdir()
+        (units / "acmecf-renew.service.d" / "path.conf").write_text(
+            DROP_IN.format(path=acmecf_path)
+        )
     result = subprocess.run(
-        [
-            "systemd-analyze",
-            "verify",
-            str(tmp_path / "acmecf-renew.service"),
-            str(tmp_path / "acmecf-renew.timer"),
-        ],
+        ["systemd-analyze", "verify", "acmecf-renew.service", "acmecf-renew.timer"],
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"},
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "acmecf-renew" not in result.stderr, result.stderr
+    readme = (ROOT / "README.md").read_text()
+    assert DROP_IN.format(path="/opt/acmecf/bin/acmecf") in readme, "the README's drop-in"
 
 
 def test_the_service_runs_renew_with_the_token_as_a_systemd_credential(

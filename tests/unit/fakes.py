@@ -11,7 +11,13 @@ from cryptography.hazmat.primitives import serialization
 
 from acmecf.dns.propagation import ExpectedRecord
 from acmecf.dns.provider import Zone
-from acmecf.errors import AcmeError, AlreadyReplaced, CloudflareError, ZoneNotFoundError
+from acmecf.errors import (
+    AcmeError,
+    AlreadyReplaced,
+    CloudflareError,
+    ValidationFailed,
+    ZoneNotFoundError,
+)
 from acmecf.names import challenge_name
 
 from .x509_factory import TinyCA
@@ -52,13 +58,18 @@ class FakePropagation:
     def __init__(self, dns: FakeDns) -> None:
         self.dns = dns
         self.waited: list[list[ExpectedRecord]] = []
+        self.settles: list[float | None] = []
+        self.settle = 5.0
         self.fail: Exception | None = None
 
     def follow_cname(self, name: str) -> str:
         return name
 
-    def wait(self, records: list[ExpectedRecord], *, timeout: float) -> None:
+    def wait(
+        self, records: list[ExpectedRecord], *, timeout: float, settle: float | None = None
+    ) -> None:
         self.waited.append(list(records))
+        self.settles.append(settle)
         if self.fail is not None:
             raise self.fail
         for record in records:
@@ -98,6 +109,7 @@ class FakeCa:
     default_profile: str | None = "classic"
     persist: bool = True  # offers dns-persist-01
     persist_answered: list[str] = field(default_factory=list)
+    not_found_yet: int = 0  # validations that fail as if the CA's view lagged (ValidationFailed)
 
     def new_order(
         self,
@@ -148,7 +160,12 @@ class FakeCa:
             raise AcmeError(f"the CA could not validate {challenge.identifier}")
 
     def wait_for_authorizations(self, order: FakeOrder, deadline: float) -> None:
-        return None
+        if self.not_found_yet:
+            self.not_found_yet -= 1
+            raise ValidationFailed(
+                f"the CA could not validate {order.names[0]}: No TXT records found",
+                problem="dns",
+            )
 
     def renewal_info(self, ari_id: str) -> tuple[dict[str, Any], Any]:
         import datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from acmecf.errors import AcmeError, CloudflareError, PropagationError
+from acmecf.errors import AcmeError, CloudflareError, PropagationError, ValidationFailed
 from acmecf.issuers.acme import AcmeIssuer, CleanupReport
 from acmecf.issuers.base import CertificateRequest
 from acmecf.pki.chain import certificate_names
@@ -160,3 +160,44 @@ def test_dns_persist_01_at_a_ca_without_it_fails_before_anything_is_answered() -
             CertificateRequest(cert_name="x", names=("example.com",), challenge="dns-persist-01")
         )
     assert ca.persist_answered == []
+
+
+def test_a_validation_the_ca_failed_for_lag_is_retried_once_with_a_new_order_and_longer_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns, not_found_yet=1)
+    propagation = FakePropagation(dns)
+    issued = issuer(dns, ca, propagation).issue(REQUEST)
+    assert sorted(certificate_names(issued.chain.leaf)) == ["*.example.com", "example.com"]
+    assert len(ca.orders) == 2, "a new order: the failed authorization is invalid for good"
+    assert propagation.settles == [None, 60.0], "the retry waits 12 settle times"
+    assert dns.records == set(), "the first order's records went before the second"
+    retry_lines = [r.getMessage() for r in caplog.records if "ordering again" in r.getMessage()]
+    assert len(retry_lines) == 1
+    assert "retry 1 of 1" in retry_lines[0] and "No TXT records found" in retry_lines[0]
+
+
+def test_no_retry_line_when_the_first_validation_succeeds(caplog: pytest.LogCaptureFixture) -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns)
+    issuer(dns, ca).issue(REQUEST)
+    assert len(ca.orders) == 1
+    assert not [r for r in caplog.records if "ordering again" in r.getMessage()]
+
+
+def test_a_second_failed_validation_is_the_error_within_the_cas_failure_limit() -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns, not_found_yet=5)
+    with pytest.raises(ValidationFailed, match="No TXT records found"):
+        issuer(dns, ca).issue(REQUEST)
+    assert len(ca.orders) == 2, "at most two failed authorizations per name and run"
+    assert dns.records == set()
+
+
+def test_the_retry_waits_at_least_a_few_seconds_when_there_is_no_settle_time() -> None:
+    dns = FakeDns()
+    propagation = FakePropagation(dns)
+    propagation.settle = 0.0
+    issuer(dns, FakeCa(dns, not_found_yet=1), propagation).issue(REQUEST)
+    assert propagation.settles == [None, 5.0]

@@ -90,9 +90,9 @@ def test_the_settings_of_a_new_certificate_exist_before_its_live_link(
     seen: list[list[str]] = []
     real_publish = FileStore.publish
 
-    def publish(self: FileStore, name: str, material: Any) -> str:
+    def publish(self: FileStore, name: str, material: Any, files: Any = None) -> str:
         seen.append(self.names())
-        return real_publish(self, name, material)
+        return real_publish(self, name, material, files)
 
     monkeypatch.setattr(FileStore, "publish", publish)
     obtain(stored("a.example.com", tmp_path), FakeServices(store, FakeIssuer(ca, {})))
@@ -316,3 +316,32 @@ def test_the_request_carries_the_profiles_and_the_challenge(tmp_path: Path, ca: 
         "shortlived",
         "dns-persist-01",
     )
+
+
+def test_the_post_hook_learns_what_was_renewed_and_what_failed() -> None:
+    from acmecf.lifecycle.obtain import Outcome
+    from acmecf.lifecycle.renew import RenewReport, post_hook_environment
+
+    report = RenewReport(
+        outcomes=[
+            Outcome("a.example.com", version="0002", names=("a.example.com", "*.a.example.com")),
+            Outcome("b.example.com", error=AcmeError("refused"), names=("b.example.com",)),
+            Outcome("c.example.com", skipped="another run renewed it", names=("c.example.com",)),
+        ],
+        errors=[("broken.example.com", StoreError("unreadable"))],
+    )
+    assert post_hook_environment(report) == {
+        "RENEWED_DOMAINS": "a.example.com *.a.example.com",
+        "FAILED_DOMAINS": "b.example.com",
+        "ACMECF_RENEWED": "a.example.com",
+        "ACMECF_FAILED": "b.example.com broken.example.com",
+    }
+
+
+def test_old_versions_are_pruned_after_each_renewal(tmp_path: Path, ca: TinyCA) -> None:
+    store = FileStore(tmp_path / "config")
+    certificate = stored("a.example.com", tmp_path, keep_versions=2)
+    for _ in range(4):
+        assert obtain(certificate, FakeServices(store, FakeIssuer(ca, {}))).ok
+    archive = tmp_path / "config" / "archive" / "a.example.com"
+    assert sorted(p.name for p in archive.iterdir()) == ["0003", "0004"]
