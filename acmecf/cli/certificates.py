@@ -231,11 +231,11 @@ def _issue(options: IssueOptions) -> None:
         if plan.dropped and not (options.common.quiet or options.as_json):
             say(f"{cert_name}: the new certificate drops {', '.join(plan.dropped)}")
         if existing is not None and not plan.order:
-            line = _keep(store, StoredCertificate(settings, existing.state), plan)
+            kept_line = _keep(store, StoredCertificate(settings, existing.state), plan)
             if options.as_json:
-                kept.append(other_record(cert_name, "not_due", reason=line))
+                kept.append(other_record(cert_name, "not_due", reason=kept_line))
             elif not options.common.quiet:
-                say(line)
+                say(kept_line)
             continue
         state = existing.state if existing is not None else CertificateState()
         certificates.append(StoredCertificate(settings, state))

@@ -115,11 +115,11 @@ def _account_options(function: F) -> F:
 
 
 def _dns_options(*, cloudflare: bool, wait: bool) -> Callable[[F], F]:
-    names = ["dns_resolvers", "nameserver_port"]
+    names = ["dns_resolvers", "nameserver_port", "dns_check"]
     if cloudflare:
         names = ["credentials_file", "zone_id", *names]
     if wait:
-        names.append("propagation_timeout")
+        names += ["propagation_timeout", "propagation_settle", "propagation_delay"]
     return setting_options(*names)
 
 

@@ -6,6 +6,7 @@ dropping names needs `--allow-fewer-names`."""
 from __future__ import annotations
 
 import datetime
+import json
 import tomllib
 
 from cryptography import x509
@@ -44,6 +45,10 @@ def test_a_second_issue_orders_nothing_and_says_when_it_renews(
     assert pebble_count(sandbox, NEW_ORDER) == orders
     assert sandbox.emulator.requests == []
     assert versions(acmecf.config_dir, name) == ["0001"]
+    document = json.loads(acmecf.issue(name, extra=("--json",)).stdout)
+    [record] = document["certificates"]
+    assert (document["ok"], record["outcome"]) == (True, "not_due")
+    assert record["reason"] == result.stdout.strip()
 
 
 def test_a_changed_setting_that_needs_no_new_certificate_is_stored_without_ordering(

@@ -46,7 +46,7 @@ def on_profiled(profiled: Sandbox, tmp_path: Path) -> Acmecf:
 
 
 def listed(acmecf: Acmecf, name: str) -> dict[str, object]:
-    rows = json.loads(acmecf("list", "--json").stdout)
+    rows = json.loads(acmecf("list", "--json").stdout)["certificates"]
     return next(row for row in rows if row["name"] == name)
 
 
