@@ -245,9 +245,7 @@ class AcmeIssuer:
                 log.info("the CA validated %s", ", ".join(c.identifier for c in challenges))
 
             # 5. Finalize with the CSR and download the chain (RFC 8555 §7.4).
-            fullchain = acme.finalize(
-                order, csr, deadline, preferred_chain=request.preferred_chain
-            )
+            fullchain = acme.finalize(order, csr, deadline, preferred_chain=request.preferred_chain)
             return fullchain, acme.profile_of(order)
         finally:
             # 6. Remove exactly the records this run created: on success, failure or Ctrl-C.
