@@ -8,12 +8,14 @@ import acmecf.cli.certbot  # noqa: F401  (registers import-certbot)
 from acmecf.cli import (  # noqa: F401  (registers the commands)
     accounts,
     certificates,
+    fleet,
     install,
     inventory,
     origin,
     persist,
     reconfigure,
     sandbox,
+    webserver,
 )
 from acmecf.cli.base import cli, main
 

@@ -49,12 +49,31 @@ class Common:
     verbose: bool = False
     quiet: bool = False
     debug: bool = False
+    store_url: str | None = None  # --store: etcd://HOST:PORT[,...]/PREFIX, or "files"
+    store_key_file: str | None = None  # --store-key-file: the fleet key
 
     def store(self) -> Any:
-        """The FileStore of the configuration directory (checked when first used)."""
+        """The store the configuration chooses (settings.store): the FileStore of the
+        configuration directory, or a FleetStore over etcd (checked when first used)."""
+        from acmecf.storage.selection import open_store
+
+        return open_store(self.config_dir, self.store_settings())
+
+    def store_settings(self) -> Any:
+        """The StoreSettings of --store, the environment and [store] in acmecf.toml."""
+        from acmecf.settings import config_file
+        from acmecf.settings.store import store_settings
         from acmecf.storage.files import FileStore
 
-        return FileStore(self.config_dir)
+        config = config_file.load(FileStore(self.config_dir))
+        return store_settings(
+            url=self.store_url,
+            key_file=self.store_key_file,
+            environment=os.environ,
+            section=config.section("store"),
+            config_path=config.path,
+            config_dir=self.config_dir,
+        )
 
 
 def common_options(function: F) -> F:
@@ -66,6 +85,21 @@ def common_options(function: F) -> F:
             metavar="DIR",
             help="Where accounts and certificates live. Default: /etc/acmecf for root, "
             "~/.config/acmecf otherwise. Env: ACMECF_CONFIG_DIR.",
+        ),
+        click.option(
+            "--store",
+            "store_url",
+            metavar="URL",
+            help="Where certificates live: etcd://HOST:PORT[,HOST:PORT...]/PREFIX for a fleet "
+            "of origins sharing them (etcd TLS and auth: [store] in acmecf.toml), or files "
+            "(the configuration directory). Default: [store] url in acmecf.toml, else files. "
+            "Env: ACMECF_STORE.",
+        ),
+        click.option(
+            "--store-key-file",
+            metavar="FILE",
+            help="The fleet key encrypting private keys in an etcd store: 32 random bytes "
+            "(head -c 32 /dev/urandom), the same on every origin. Env: ACMECF_STORE_KEY_FILE.",
         ),
         click.option("-v", "--verbose", is_flag=True, help="Say more about each step."),
         click.option("-q", "--quiet", is_flag=True, help="Print only errors and warnings."),
@@ -115,6 +149,8 @@ def common_from(kwargs: Mapping[str, Any]) -> Common:
         verbose=bool(kwargs.get("verbose")),
         quiet=bool(kwargs.get("quiet")),
         debug=bool(kwargs.get("debug")),
+        store_url=kwargs.get("store_url"),
+        store_key_file=kwargs.get("store_key_file"),
     )
 
 

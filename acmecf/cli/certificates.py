@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -353,9 +353,11 @@ def _services(store: FileStore, run: RunOptions) -> Services:
     from acmecf import interrupts
     from acmecf.cli.logs import start_run_log
     from acmecf.lifecycle.services import Services
+    from acmecf.lifecycle.sync import join_fleet
 
     start_run_log(store)  # the run does something now: log it (cli.logs)
     services = Services(store, os.environ, run)
+    join_fleet(services)  # a shared store: deploying brings the version into live/ first
     interrupts.on_interrupt(services.cancel)
     return services
 
@@ -557,6 +559,7 @@ def _renew(options: RenewOptions) -> None:
     errors = [name for name, _ in report.errors]
     errors += [f"origin pulls of {c.zone_name}" for c in report.client_renewals if c.error]
     hooks = ["the post-hook" if report.outcomes else "the pre-hook" for _ in report.hook_errors]
+    hooks += _sync_after_renew(store, options, make_services, quiet=quiet)
     line = summary_line(
         report.outcomes, errors=errors, hook_failures=hooks, records_left=report.records_left
     )
@@ -564,6 +567,40 @@ def _renew(options: RenewOptions) -> None:
         _print_renew_document(report, options, ok=line is None)
     if line:
         raise AcmecfError(line)
+
+
+def _sync_after_renew(
+    store: FileStore,
+    options: RenewOptions,
+    make_services: Callable[[], Services],
+    *,
+    quiet: bool,
+) -> list[str]:
+    """With a shared store: remove the records of other origins' runs that died while this
+    one waited for their locks (their leases have expired since it started), then bring this
+    origin in step (what other origins renewed, what a run here could not deploy); returns
+    what failed."""
+    from acmecf.storage.fleet import FleetStore
+
+    if not isinstance(store, FleetStore) or options.run.dry_run:
+        return []
+    from acmecf.cli.fleet import print_sync, sync_services
+    from acmecf.errors import AcmecfError
+    from acmecf.lifecycle.leftovers import remove_leftovers
+    from acmecf.lifecycle.sync import sync_all
+
+    try:
+        if not store.journal.empty():
+            services = make_services()
+            try:
+                remove_leftovers(services)
+            finally:
+                services.close()
+        report = sync_all(store, sync_services(store, options.run), options.selection.cert_names)
+    except AcmecfError as err:  # etcd out of reach: the live files here stay as they are
+        say(f"failed to sync this origin: {err}", err=True)
+        return ["the sync of this origin"]
+    return print_sync(report, quiet=quiet)
 
 
 def _print_renew_document(report: RenewReport, options: RenewOptions, *, ok: bool) -> None:

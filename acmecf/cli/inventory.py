@@ -85,6 +85,7 @@ def _list(options: ListOptions) -> None:
             return
     now = datetime.datetime.now(datetime.UTC)
     certificates, broken = store.load_all()
+    fleet = _fleet_columns(store)
     rows: list[dict[str, Any]] = []
     for certificate in certificates:
         state = certificate.state
@@ -108,6 +109,7 @@ def _list(options: ListOptions) -> None:
                 "last_result": state.last_result,
                 "last_attempt": state.last_attempt.isoformat() if state.last_attempt else None,
                 "live_dir": str(store.live_paths(certificate.name).directory),
+                **fleet.get(certificate.name, {}),
             }
         )
     for entry in broken:
@@ -117,11 +119,14 @@ def _list(options: ListOptions) -> None:
         say(json.dumps(rows, indent=2))
         return
     if options.as_json:
-        say(json.dumps({"version": LIST_VERSION, "certificates": rows}, indent=2))
+        document = {"version": LIST_VERSION, "store": store.location, "certificates": rows}
+        say(json.dumps(document, indent=2))
         return
     if not rows:
-        say(f"no certificates in {store.config_dir}")
+        say(f"no certificates in {store.location}")
         return
+    if fleet:
+        say(f"store: {store.location} (this origin: {store.shared.origin})")
     header = (
         "NAME",
         "DOMAINS",
@@ -152,7 +157,14 @@ def _list(options: ListOptions) -> None:
                 _shorten(row["last_result"] or "-"),
             )
         )
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    _print_table(table)
+    if fleet:
+        say("")
+        _print_table(_synced_table(rows))
+
+
+def _print_table(table: list[tuple[str, ...]]) -> None:
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
         say("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
 
@@ -174,6 +186,51 @@ def _lifetime_text(seconds: int | None) -> str:
     if seconds < 10 * 86400:
         return f"{seconds / 3600:.0f}h"
     return f"{seconds / 86400:.0f}d"
+
+
+def _synced_table(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """Which version each origin last synced of each certificate."""
+    table: list[tuple[str, ...]] = [("NAME", "LIVE", "ORIGIN", "SYNCED", "AT (UTC)", "HOOKS")]
+    for row in rows:
+        if "broken" in row:
+            continue
+        origins = row["origins"] or {"-": {"version": "-", "synced_at": "-", "result": "-"}}
+        for index, (origin, record) in enumerate(sorted(origins.items())):
+            table.append(
+                (
+                    row["name"] if index == 0 else "",
+                    (row["version"] or "-") if index == 0 else "",
+                    origin,
+                    record["version"],
+                    record["synced_at"][:16].replace("T", " "),
+                    _shorten(record["result"], 50),
+                )
+            )
+    return table
+
+
+def _fleet_columns(store: Any) -> dict[str, dict[str, Any]]:
+    """With a shared store: per certificate, where the store is, its live version, and which
+    version each origin last synced (with when and how its deploy hooks went)."""
+    from acmecf.storage.fleet import FleetStore
+
+    if not isinstance(store, FleetStore):
+        return {}
+    columns: dict[str, dict[str, Any]] = {}
+    for name, (version, _, _) in store.shared.live_pointers().items():
+        columns[name] = {"store": store.location, "version": version, "origins": {}}
+    for record in store.shared.synced():
+        entry = columns.setdefault(
+            record.name, {"store": store.location, "version": None, "origins": {}}
+        )
+        entry["origins"][record.origin] = {
+            "version": record.version,
+            "synced_at": record.synced_at,
+            "result": record.result,
+        }
+    for name in store.shared.names():
+        columns.setdefault(name, {"store": store.location, "version": None, "origins": {}})
+    return columns
 
 
 def _shorten(text: str, width: int = 40) -> str:

@@ -95,8 +95,8 @@ class CloudflareApi:
                         status=429,
                         action=action,
                     ) from err
-                log.info("Cloudflare rate limit: waiting %.0fs as it asks", delay)
                 self._budget.block(delay)
+                log.info("Cloudflare rate limit: waiting %.0fs as it asks", delay)
                 waited += delay
             except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as err:
                 transient += 1
@@ -208,6 +208,10 @@ class CloudflareApi:
 
     def _observe(self, response: httpx.Response) -> None:
         headers = response.headers
+        if response.status_code == 429:
+            # Hold every worker back the moment the refusal arrives, before anything else
+            # runs; call() then waits it out (and gives up after MAX_RATE_LIMIT_WAIT).
+            self._budget.block(retry_after(headers.get("retry-after")))
         self._budget.observe(
             self.credentials.user_key, headers.get("ratelimit"), headers.get("ratelimit-policy")
         )

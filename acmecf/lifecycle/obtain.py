@@ -211,7 +211,7 @@ def _obtain_locked(
     state = state_after_issue(issued, version, started, deployed=certificate.state.deployed_version)
     _save_state(StoredCertificate(kept, state), services, outcome)
     outcome.superseded = _superseded(certificate, issued)
-    outcome.hook_errors += run_deploy_hooks(certificate, services, outcome)
+    outcome.hook_errors += deploy(certificate, services, outcome)
     _save_state(
         StoredCertificate(kept, dataclasses.replace(state, deployed_version=version)),
         services,
@@ -301,6 +301,17 @@ def _reload(requested: StoredCertificate, services: Services) -> StoredCertifica
         return services.store.load(requested.name)
     except CertificateNotFoundError:
         return None
+
+
+def deploy(
+    certificate: StoredCertificate, services: Services, outcome: Outcome | None = None
+) -> list[HookError]:
+    """Make the live version this origin's and run the deploy hooks (counted in `outcome`).
+    With a shared store, its version is first written into this origin's live files
+    (services.deploy_here, set by lifecycle.sync); on one machine they already are."""
+    if services.deploy_here is not None:
+        return services.deploy_here(certificate, outcome)
+    return run_deploy_hooks(certificate, services, outcome)
 
 
 def run_deploy_hooks(
@@ -532,7 +543,7 @@ def deploy_pending(name: str, services: Services) -> Outcome | None:
             outcome.files = live_files(certificate.settings, services)
             _save_state(StoredCertificate(certificate.settings, state), services, outcome)
             log.info("%s: running the deploy hooks a run that died did not run", name)
-            outcome.hook_errors += run_deploy_hooks(certificate, services, outcome)
+            outcome.hook_errors += deploy(certificate, services, outcome)
             _save_state(
                 StoredCertificate(
                     certificate.settings, dataclasses.replace(state, deployed_version=version)

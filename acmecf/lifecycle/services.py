@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,9 +38,12 @@ if TYPE_CHECKING:
     from acmecf.cloudflare.zones import CloudflareZones
     from acmecf.dns.journaled import JournaledProvider
     from acmecf.dns.propagation import PropagationChecker
+    from acmecf.errors import HookError
     from acmecf.issuers.acme import CleanupReport
     from acmecf.issuers.base import Issuer
+    from acmecf.lifecycle.obtain import Outcome
     from acmecf.storage.files import FileRunJournal
+    from acmecf.storage.model import StoredCertificate
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,11 @@ class Services:
         self.cleanup_report: CleanupReport = CleanupReport()
         self.hook_lock = threading.Lock()
         self.published: list[str] = []  # certificates that went live in this run
+        # With a shared store: brings a new live version into this origin's live files, then
+        # runs the deploy hooks (lifecycle.sync.join_fleet sets it).
+        self.deploy_here: Callable[[StoredCertificate, Outcome | None], list[HookError]] | None = (
+            None
+        )
         self._lock = threading.RLock()
         self._sessions = threading.local()
         self._cancelled = threading.Event()

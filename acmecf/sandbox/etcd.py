@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from acmecf.errors import AcmecfError
+from acmecf.errors import EtcdClusterError, EtcdNotInstalled, EtcdStartupError
 from acmecf.pki.authority import self_signed_ca
 from acmecf.sandbox.pebble import find_free_port
 
@@ -54,25 +54,6 @@ ROOT_USER = "root"
 USER = "acmecf"
 # The user made by `auth=True` may read and write under this prefix only.
 USER_PREFIX = "/acmecf/"
-
-
-class EtcdClusterError(AcmecfError):
-    """Base class for failures of the etcd test cluster launcher (tests and sandbox only)."""
-
-
-class EtcdNotInstalled(EtcdClusterError):
-    """No etcd binary was found where the launcher looks for it."""
-
-    def __init__(self, detail: str = "") -> None:
-        message = (
-            "etcd is not installed: run `apt-get install etcd-server` (Debian/Ubuntu) "
-            f"or set {BINARY_VARIABLE}=/path/to/etcd"
-        )
-        super().__init__(f"{message} ({detail})" if detail else message)
-
-
-class EtcdStartupError(EtcdClusterError):
-    """A member exited or the cluster did not become healthy in time; carries the log tail."""
 
 
 def find_binary(binary: str | None = None) -> str:

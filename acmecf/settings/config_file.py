@@ -1,5 +1,6 @@
 """The global configuration file, `<config-dir>/acmecf.toml`: defaults for every certificate,
-and the sections other capabilities own (`[store]` for a shared store, `[run]` for how runs go).
+and the sections other capabilities own (`[store]` for a shared store, read by settings.store;
+`[run]` for how runs go).
 
     version = 1
 

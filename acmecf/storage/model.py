@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -200,3 +201,26 @@ def _time(raw: object, key: str) -> datetime.datetime:
     else:
         raise SettingError(key, f"must be a date and time, not {type(raw).__name__}")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class OriginSync:
+    """What an origin last synced of a certificate: the version, its digest, when, and how its
+    deploy hooks went ("ok" or the error)."""
+
+    origin: str
+    name: str
+    version: str
+    digest: str
+    synced_at: str
+    result: str
+
+
+def material_digest(material: CertificateMaterial) -> str:
+    """A digest of a version's public parts (leaf and chain): equal digests, same version,
+    without reading or decrypting the key (the leaf names the key's public half)."""
+    hashed = hashlib.sha256()
+    for part in (material.cert, material.chain):
+        hashed.update(len(part).to_bytes(8, "big"))
+        hashed.update(part)
+    return hashed.hexdigest()

@@ -23,13 +23,35 @@ from acmecf.storage.model import (
     StoredCertificate,
 )
 
-Factory = Callable[[Path], Any]
-BACKENDS: dict[str, Factory] = {"files": lambda path: FileStore(path / "config")}
+Factory = Callable[[Path, pytest.FixtureRequest], Any]
+
+
+def _etcd_store(path: Path, request: pytest.FixtureRequest) -> Any:
+    """An EtcdStore on the 3-member test cluster, under a prefix of its own."""
+    import os
+
+    from acmecf.storage.etcd.client import EtcdClient, EtcdSettings
+    from acmecf.storage.etcd.store import EtcdStore
+    from acmecf.storage.fleet_key import FleetKey
+
+    cluster = request.getfixturevalue("etcd_cluster")
+    client = EtcdClient(EtcdSettings(endpoints=tuple(cluster.endpoints())))
+    request.addfinalizer(client.close)
+    key = FleetKey(os.urandom(32), "a test key")
+    return EtcdStore(
+        client, request.getfixturevalue("etcd_prefix"), key, origin="contract", lease_ttl=5
+    )
+
+
+BACKENDS: dict[str, Factory] = {
+    "files": lambda path, request: FileStore(path / "config"),
+    "etcd": _etcd_store,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    return BACKENDS[request.param](tmp_path)
+    return BACKENDS[request.param](tmp_path, request)
 
 
 def _certificate(name: str = "example.com", **state: Any) -> StoredCertificate:
@@ -171,3 +193,12 @@ def test_a_broken_entry_is_named_with_its_key(store: Any, tmp_path: Path) -> Non
     with pytest.raises(StoredFileError) as caught:
         store.load("example.com")
     assert caught.value.key == "certificate.names"
+
+
+def test_prune_keeps_the_newest_versions_and_never_the_live_one(store: Any) -> None:
+    versions = [store.publish("example.com", _material(str(n))) for n in range(4)]
+    assert store.prune("example.com", 0) == []
+    assert store.prune("example.com", 2) == versions[:2]
+    assert store.prune("example.com", 2) == []
+    live = store.live("example.com")
+    assert live is not None and (live.version, live.material) == (versions[-1], _material("3"))

