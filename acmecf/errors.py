@@ -288,6 +288,12 @@ class ValidationFailed(AcmeError):
     authorization is invalid for good; a new order is needed)."""
 
 
+class AlreadyReplaced(AcmeError):
+    """The CA refused an order's `replaces` because another order already replaced that
+    certificate (RFC 9773 §5, alreadyReplaced): another machine with the same account, or a
+    run whose record was lost, renewed it."""
+
+
 class CertificateError(AcmecfError):
     """A certificate from the CA does not match its key, its names or its chain, or a PEM
     file cannot be read."""

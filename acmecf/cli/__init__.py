@@ -12,6 +12,7 @@ from acmecf.cli import (  # noqa: F401  (registers the commands)
     install,
     inventory,
     origin,
+    persist,
     reconfigure,
     sandbox,
     webserver,

@@ -34,6 +34,7 @@ from acmecf.cli.options import (
 )
 from acmecf.cli.report import (
     Progress,
+    other_record,
     outcome_record,
     print_document,
     print_outcome,
@@ -43,8 +44,10 @@ from acmecf.cli.report import (
 
 if TYPE_CHECKING:
     from acmecf.lifecycle.obtain import Outcome
+    from acmecf.lifecycle.plan import IssuePlan
     from acmecf.lifecycle.renew import RenewReport, RenewSelection
     from acmecf.lifecycle.services import RunOptions, Services
+    from acmecf.settings.table import CertificateSettings
     from acmecf.storage.files import FileStore
     from acmecf.storage.model import StoredCertificate
 
@@ -65,14 +68,26 @@ class IssueOptions:
     server_given: bool
     server: str
     run: RunOptions
+    force_renewal: bool = False
+    allow_fewer_names: bool = False
     as_json: bool = False
 
 
 def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]) -> IssueOptions:
     from click.core import ParameterSource
 
+    from acmecf.errors import UsageError
+
     wanted = _requested_certificates(kwargs)
     given = given_settings(ctx, kwargs)
+    # A certificate has a required or a preferred profile, never both: giving one clears the
+    # other that may be stored.
+    if given.get("profile") and given.get("preferred_profile"):
+        raise UsageError("--profile and --preferred-profile exclude each other: give one")
+    if given.get("profile"):
+        given["preferred_profile"] = None
+    elif given.get("preferred_profile"):
+        given["profile"] = None
     server_given = any(
         ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
         for name in ("server", "staging")
@@ -82,7 +97,15 @@ def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]
     eab = eab_from(kwargs, os.environ)
     run = run_options_from(kwargs, agree_tos=kwargs["agree_tos"], eab=eab)
     return IssueOptions(
-        common, wanted, given, server_given, server, run, as_json=bool(kwargs["as_json"])
+        common,
+        wanted,
+        given,
+        server_given,
+        server,
+        run,
+        force_renewal=bool(kwargs["force_renewal"]),
+        allow_fewer_names=bool(kwargs["allow_fewer_names"]),
+        as_json=bool(kwargs["as_json"]),
     )
 
 
@@ -101,6 +124,16 @@ def _issue_options(ctx: click.Context, common: Common, kwargs: Mapping[str, Any]
     help="Name of the certificate's directory. Default: the first name.",
 )
 @stored_setting_options
+@click.option(
+    "--force-renewal",
+    is_flag=True,
+    help="Order a new certificate even when the stored one is valid and not due.",
+)
+@click.option(
+    "--allow-fewer-names",
+    is_flag=True,
+    help="Let the new certificate drop names the stored one covers.",
+)
 @click.option("--staging", is_flag=True, help="Use Let's Encrypt's staging server (for trials).")
 @click.option("--agree-tos", is_flag=True, help="Accept the CA's terms of service (first run).")
 @eab_options
@@ -130,21 +163,32 @@ def issue(ctx: click.Context, /, **kwargs: Any) -> None:
     Run `issue` again with the same --cert-name to change them: options you give replace the
     stored ones, the others are kept.
 
+    Running `issue` again is safe: while the certificate is valid and not due, it orders
+    nothing (it says when the certificate renews) and only stores settings that changed; a
+    new certificate is ordered when the names change, or a setting that changes what the CA
+    signs (key type, CA, issuer, profile, chain, Must-Staple), or with --force-renewal.
+    Dropping names needs --allow-fewer-names.
+
     \b
     Examples:
       acmecf issue --agree-tos --email you@example.com -d example.com -d '*.example.com'
       acmecf issue --staging -d www.example.com --key-type rsa-2048
       acmecf issue -d example.com --deploy-hook 'systemctl reload nginx'
       acmecf issue -d example.com --zone-id 023e105f4ecef8ad9ca31a8372d0c353
+      acmecf issue -d example.com --profile shortlived
+      acmecf issue -d example.com -d '*.example.com' --challenge dns-persist-01
       acmecf issue --issuer cloudflare-origin-ca -d example.com -d '*.example.com'
     """
     run_command(_issue, kwargs, lambda common, kw: _issue_options(ctx, common, kw))
 
 
 def _issue(options: IssueOptions) -> None:
+    import datetime
+
     from acmecf.cli.reconfigure import check_settings
     from acmecf.errors import AcmecfError, CertificateNotFoundError
     from acmecf.issuers.origin_ca import request_type_for
+    from acmecf.lifecycle.plan import plan_issue
     from acmecf.settings import config_file
     from acmecf.settings.table import ISSUER_ORIGIN_CA, defaults, merge
     from acmecf.storage.model import CertificateState, StoredCertificate
@@ -152,7 +196,9 @@ def _issue(options: IssueOptions) -> None:
     store = options.common.store()
     store.prepare()
     global_config = config_file.load(store)
+    now = datetime.datetime.now(datetime.UTC)
     certificates: list[StoredCertificate] = []
+    kept: list[dict[str, Any]] = []  # --json records of the certificates left as they are
     for cert_name, names in options.wanted:
         try:
             existing: StoredCertificate | None = store.load(cert_name)
@@ -169,12 +215,34 @@ def _issue(options: IssueOptions) -> None:
         if options.server_given or existing is None:
             layer["server"] = options.server
         settings = merge(base, layer)
+        _refuse_must_staple(settings, options)
         if settings.issuer == ISSUER_ORIGIN_CA:
             request_type_for(settings.key_type)  # refuse a key type it cannot sign, before any call
         for warning in check_settings(settings):  # key group, PKCS#12 password (cli.reconfigure)
             say(f"warning: {warning}", err=True)
+        # A rehearsal orders against staging, whatever the stored certificate's state.
+        plan = plan_issue(
+            existing,
+            settings,
+            now,
+            force=options.force_renewal or options.run.dry_run,
+            allow_fewer_names=options.allow_fewer_names,
+        )
+        if plan.dropped and not (options.common.quiet or options.as_json):
+            say(f"{cert_name}: the new certificate drops {', '.join(plan.dropped)}")
+        if existing is not None and not plan.order:
+            kept_line = _keep(store, StoredCertificate(settings, existing.state), plan)
+            if options.as_json:
+                kept.append(other_record(cert_name, "not_due", reason=kept_line))
+            elif not options.common.quiet:
+                say(kept_line)
+            continue
         state = existing.state if existing is not None else CertificateState()
         certificates.append(StoredCertificate(settings, state))
+    if not certificates:
+        if options.as_json:
+            print_document("issue", kept, dry_run=options.run.dry_run, ok=True)
+        return
     services = _services(store, options.run)
     quiet = options.common.quiet or options.as_json
     try:
@@ -186,7 +254,8 @@ def _issue(options: IssueOptions) -> None:
     if options.as_json:
         print_document(
             "issue",
-            [outcome_record(o, dry_run=options.run.dry_run, verb="issued") for o in outcomes],
+            [outcome_record(o, dry_run=options.run.dry_run, verb="issued") for o in outcomes]
+            + kept,
             dry_run=options.run.dry_run,
             ok=all(o.ok and not o.warnings for o in outcomes) and not records_left,
             records_left=records_left,
@@ -198,6 +267,10 @@ def _issue(options: IssueOptions) -> None:
         return
     outcome = outcomes[0]
     certificate = certificates[0]
+    if outcome.skipped is not None:  # the CA says another machine renewed it
+        if not quiet:
+            say(f"{certificate.name} was not renewed: {outcome.skipped}")
+        return
     if outcome.error is not None:
         if records_left:
             raise AcmecfError(f"{outcome.error}; {records_left_text(records_left)}")
@@ -230,6 +303,50 @@ def _issue(options: IssueOptions) -> None:
         )
     if records_left:
         raise AcmecfError(f"{certificate.name} is live, but {records_left_text(records_left)}")
+
+
+def _refuse_must_staple(settings: CertificateSettings, options: IssueOptions) -> None:
+    """Let's Encrypt refuses every order with OCSP Must-Staple since 7 May 2025
+    (https://letsencrypt.org/2024/12/05/ending-ocsp/): say so before ordering."""
+    from acmecf.errors import UsageError
+    from acmecf.settings.table import LETSENCRYPT, LETSENCRYPT_STAGING
+
+    if options.given.get("must_staple") and settings.server in (LETSENCRYPT, LETSENCRYPT_STAGING):
+        raise UsageError(
+            "Let's Encrypt no longer issues OCSP Must-Staple certificates (since 7 May 2025): "
+            "leave out --must-staple"
+        )
+
+
+def _keep(store: FileStore, certificate: StoredCertificate, plan: IssuePlan) -> str:
+    """A certificate that is valid and not due: store the settings that changed and order
+    nothing. Returns the line that says so, and when it renews."""
+    from acmecf.storage.model import StoredCertificate
+
+    name = certificate.name
+    if plan.changed:
+        with store.lock(name):
+            current = store.load(name)
+            store.save(StoredCertificate(certificate.settings, current.state))
+    state = certificate.state
+    until = f"{state.not_after:%Y-%m-%d %H:%M} UTC" if state.not_after else "its expiry"
+    when = f"{plan.renews_at:%Y-%m-%d %H:%M} UTC" if plan.renews_at else "when it is due"
+    stored = f"stored the new {', '.join(_flags(plan.changed))}; " if plan.changed else ""
+    return (
+        f"Certificate {name} is valid until {until} and not due: {stored}ordered nothing; "
+        f"it renews around {when} (`acmecf renew`; --force-renewal renews now)"
+    )
+
+
+def _flags(names: tuple[str, ...]) -> list[str]:
+    """Settings as the user gave them: their flags (the names' order has none)."""
+    from acmecf.settings.table import BY_NAME
+
+    flags = []
+    for name in names:
+        flag = BY_NAME[name].flag
+        flags.append(flag.split("/")[0] if flag else "order of the names")
+    return flags
 
 
 def _services(store: FileStore, run: RunOptions) -> Services:
@@ -385,8 +502,10 @@ def renew(**kwargs: Any) -> None:
     """Renew every certificate that is due, and leave the others alone.
 
     Due means: inside the CA's renewal window when it publishes ACME Renewal Information
-    (ARI), otherwise less than a third of the lifetime left. When nothing is due, renew
-    prints nothing, touches no network and exits 0 at once: run it as often as you like.
+    (ARI), otherwise less than a third of the lifetime left (half of a lifetime under 10
+    days), or revoked. When nothing is due, renew prints nothing, touches no network (only
+    the CA's renewalInfo, once its Retry-After has passed) and exits 0 at once: run it as
+    often as you like.
     One failing certificate does not stop the others; the exit status is then 1 and the
     last line names each failure. Two runs at once renew each certificate once: the second
     waits for the first and then finds nothing left to do.

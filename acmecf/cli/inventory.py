@@ -48,9 +48,12 @@ class ListOptions:
 )
 @common_options
 def list_certificates(**kwargs: Any) -> None:
-    """List the certificates acmecf manages, with expiry and next renewal.
+    """List the certificates acmecf manages, with profile, lifetime, expiry and next renewal.
 
-    A certificate whose stored file cannot be read is listed as broken, with the reason.
+    PROFILE is the ACME profile the CA issued the certificate under (a requested profile
+    before the first issuance, with "?" for a preferred one); LIFETIME how long it is valid
+    in all. A certificate whose stored file cannot be read is listed as broken, with the
+    reason.
 
     \b
     Examples:
@@ -71,7 +74,7 @@ def _list(options: ListOptions) -> None:
     import datetime
     import json
 
-    from acmecf.lifecycle.schedule import next_renewal
+    from acmecf.lifecycle.schedule import lifetime, next_renewal
 
     store = options.common.store()
     if options.prometheus_file:
@@ -90,11 +93,14 @@ def _list(options: ListOptions) -> None:
         days_left = None
         if state.not_after is not None:
             days_left = round((state.not_after - now).total_seconds() / 86400, 1)
+        total = lifetime(state)
         rows.append(
             {
                 "name": certificate.name,
                 "domains": list(certificate.settings.names),
                 "key_type": certificate.settings.key_type,
+                "profile": _profile(certificate),
+                "lifetime_seconds": round(total.total_seconds()) if total else None,
                 "server": certificate.settings.server,
                 "not_after": state.not_after.isoformat() if state.not_after else None,
                 "days_left": days_left,
@@ -121,19 +127,29 @@ def _list(options: ListOptions) -> None:
         return
     if fleet:
         say(f"store: {store.location} (this origin: {store.shared.origin})")
-    header = ("NAME", "DOMAINS", "KEY", "EXPIRES (UTC)", "DAYS", "NEXT RENEWAL", "LAST RESULT")
+    header = (
+        "NAME",
+        "DOMAINS",
+        "KEY",
+        "PROFILE",
+        "LIFETIME",
+        "EXPIRES (UTC)",
+        "DAYS",
+        "NEXT RENEWAL",
+        "LAST RESULT",
+    )
     table: list[tuple[str, ...]] = [header]
     for row in rows:
         if "broken" in row:
-            table.append(
-                (row["name"], "-", "-", "-", "-", "-", _shorten("BROKEN: " + row["broken"], 80))
-            )
+            table.append((row["name"], *["-"] * 7, _shorten("BROKEN: " + row["broken"], 80)))
             continue
         table.append(
             (
                 row["name"],
                 " ".join(row["domains"]),
                 row["key_type"],
+                row["profile"] or "-",
+                _lifetime_text(row["lifetime_seconds"]),
                 (row["not_after"] or "-")[:16].replace("T", " "),
                 "-" if row["days_left"] is None else f"{row['days_left']:.0f}",
                 (row["next_renewal"] or "-")[:16].replace("T", " ")
@@ -151,6 +167,25 @@ def _print_table(table: list[tuple[str, ...]]) -> None:
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
         say("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+def _profile(certificate: Any) -> str | None:
+    """The profile the CA issued under; before that, the one asked for."""
+    settings = certificate.settings
+    if certificate.state.profile:
+        return str(certificate.state.profile)
+    if settings.profile:
+        return str(settings.profile)
+    return f"{settings.preferred_profile}?" if settings.preferred_profile else None
+
+
+def _lifetime_text(seconds: int | None) -> str:
+    """90d, 45d; 160h under 10 days (where hours matter)."""
+    if seconds is None:
+        return "-"
+    if seconds < 10 * 86400:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"
 
 
 def _synced_table(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:

@@ -169,6 +169,19 @@ def stored_setting_options(function: F) -> F:
     return function
 
 
+def setting_options(*names: str) -> Callable[[F], F]:
+    """Some stored settings' `acmecf issue` options, for another command that needs them (the
+    same flags, environment variables and checks)."""
+    from acmecf.settings.table import BY_NAME
+
+    def decorate(function: F) -> F:
+        for name in reversed(names):
+            function = _stored_option(BY_NAME[name])(function)
+        return function
+
+    return decorate
+
+
 def given_settings(
     ctx: click.Context, kwargs: Mapping[str, Any], *, environment: bool = True
 ) -> dict[str, Any]:

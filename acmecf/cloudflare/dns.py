@@ -31,7 +31,8 @@ RECORD_COMMENT = "acmecf: ACME DNS-01 challenge, removed after validation"
 
 class CloudflareDns:
     """TXT records in the Cloudflare zones the credentials can edit. With `zone_id`, every name
-    is in that zone (a token with only DNS > Edit cannot list zones)."""
+    is in that zone (a token with only DNS > Edit cannot list zones). `comment` goes on every
+    record created (what it is for, in the dashboard)."""
 
     def __init__(
         self,
@@ -39,8 +40,10 @@ class CloudflareDns:
         *,
         zones: CloudflareZones | None = None,
         zone_id: str | None = None,
+        comment: str = RECORD_COMMENT,
     ) -> None:
         self.api = api
+        self._comment = comment
         self.zones = zones or CloudflareZones(api)
         self._zone_id = zone_id
         self._lock = threading.Lock()
@@ -96,7 +99,7 @@ class CloudflareDns:
                     name=name,
                     content=quoted(value),
                     ttl=RECORD_TTL,
-                    comment=RECORD_COMMENT,
+                    comment=self._comment,
                 ),
                 action=f"creating TXT {name}",
                 zone=zone,

@@ -342,6 +342,23 @@ class PropagationChecker:
             self._sleep(min(interval, max(0.0, timeout - elapsed)))
             interval = min(_longest_pause(elapsed), interval * BACKOFF)
 
+    def served(self, name: str, zone: str | None = None) -> dict[NameserverAddress, set[str]]:
+        """The TXT values each server (as `check` says: the zone's nameservers, or the
+        resolvers) serves at `name` now, each asked once (read-only: for checking records
+        that stay, such as dns-persist-01's). A server that does not answer is left out;
+        PropagationError when none does."""
+        servers = self._servers([ExpectedRecord(name, "", zone)])[name]
+        by_id = {id(server): server for server in servers}
+        answers = self._round(by_id, [(id(server), name) for server in servers])
+        result: dict[NameserverAddress, set[str]] = {}
+        for server in servers:
+            answer = answers[(id(server), name)]
+            if answer.answered and answer.error is None:
+                result[NameserverAddress(server.name, ", ".join(server.addresses))] = answer.values
+        if not result:
+            raise self._unreachable(servers)
+        return result
+
     def _round(
         self, by_id: dict[int, _Server], keys: list[tuple[int, str]]
     ) -> dict[tuple[int, str], _Answer]:

@@ -3,8 +3,10 @@
 Find where each TXT record goes, new key and CSR, order, publish every record, wait until DNS
 serves them all, answer the challenges, finalize, check the chain. The records this run
 created are always removed, whether it succeeds, fails or is interrupted; a record that cannot
-be removed (the DNS API is down) stays in the journal for the next run. This module does not
-parse options, print, write files, or know the SDKs behind its collaborators.
+be removed (the DNS API is down) stays in the journal for the next run. With dns-persist-01
+the records were published once beforehand (`acmecf persist setup`): the order is answered
+without touching the DNS provider at all. This module does not parse options, print, write
+files, or know the SDKs behind its collaborators.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from acmecf.names import challenge_name
 from acmecf.pki.chain import verify_chain
 from acmecf.pki.keys import generate_key, key_pem, load_key
 from acmecf.pki.requests import make_csr
-from acmecf.settings.table import ISSUER_ACME
+from acmecf.settings.table import CHALLENGE_DNS_PERSIST_01, ISSUER_ACME
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +57,22 @@ class Ordering(Protocol):
     @property
     def renewal_info_url(self) -> str | None: ...
 
-    def new_order(self, csr_pem: bytes, *, replaces: str | None, profile: str | None) -> Any: ...
+    def new_order(
+        self,
+        csr_pem: bytes,
+        *,
+        replaces: str | None,
+        profile: str | None,
+        preferred_profile: str | None = None,
+    ) -> Any: ...
+
+    def profile_of(self, order: Any) -> str | None: ...
 
     def pending_challenges(self, order: Any) -> list[Any]: ...
+
+    def persist_challenges(self, order: Any) -> list[Any]: ...
+
+    def answer_persist(self, challenge: Any) -> None: ...
 
     def answer(self, challenge: Any) -> None: ...
 
@@ -92,15 +107,16 @@ class CleanupReport:
 class AcmeIssuer:
     """Certificates from the ACME CA `ordering()` connects to (opened only after the zones are
     found, so a bad Cloudflare token never costs an account registration), with DNS-01 records
-    published through `dns` and awaited with `propagation`."""
+    published through `dns` and awaited with `propagation`. A request for dns-persist-01 needs
+    neither (they may be None)."""
 
     name = ISSUER_ACME
 
     def __init__(
         self,
         ordering: Callable[[], Ordering],
-        dns: DnsProvider,
-        propagation: Propagation,
+        dns: DnsProvider | None,
+        propagation: Propagation | None,
         *,
         cleanup_report: CleanupReport | None = None,
         cleanup_patience: float = CLEANUP_PATIENCE,
@@ -116,6 +132,9 @@ class AcmeIssuer:
         self._cleanup_sleep = cleanup_sleep
 
     def issue(self, request: CertificateRequest) -> IssuedCertificate:
+        if request.challenge == CHALLENGE_DNS_PERSIST_01:
+            return self._issue_persistent(request)
+        dns, propagation = self._dns_parts()
         names = list(request.names)
 
         # 1. Where does each challenge record go? Follow _acme-challenge CNAMEs (delegated
@@ -125,12 +144,12 @@ class AcmeIssuer:
         for name in names:
             record_name = challenge_name(name)
             if record_name not in targets:
-                target = self._propagation.follow_cname(record_name)
+                target = propagation.follow_cname(record_name)
                 if target != record_name:
                     log.info("%s is delegated to %s", record_name, target)
                 targets[record_name] = target
-                if isinstance(self._dns, ZoneFinder):
-                    zones[target] = self._dns.zone_for(target).name
+                if isinstance(dns, ZoneFinder):
+                    zones[target] = dns.zone_for(target).name
 
         # 2. A fresh key (or the kept one) and a CSR naming every name; order the certificate
         #    (RFC 8555 §7.4).
@@ -148,15 +167,15 @@ class AcmeIssuer:
         #      DNS longer before answering. Bounded by Let's Encrypt's limit of 5 failed
         #      authorizations per name per account per hour.
         settle: float | None = None  # the checker's own, at first
-        fullchain = ""
+        fullchain, profile = "", None
         for attempt in range(VALIDATION_RETRIES + 1):
             try:
-                fullchain = self._order(acme, request, csr, targets, zones, settle)
+                fullchain, profile = self._order(acme, request, csr, targets, zones, settle)
                 break
             except ValidationFailed as err:
                 if attempt == VALIDATION_RETRIES:
                     raise
-                settle = max(RETRY_SETTLE_FACTOR * self._propagation.settle, RETRY_SETTLE_MINIMUM)
+                settle = max(RETRY_SETTLE_FACTOR * propagation.settle, RETRY_SETTLE_MINIMUM)
                 log.warning(
                     "%s; the CA's resolvers see DNS later than the nameservers here: ordering "
                     "again and waiting %.0fs longer before answering (retry %d of %d)",
@@ -168,13 +187,12 @@ class AcmeIssuer:
 
         # 7. Check what the CA sent before anyone stores it, and ask when the CA wants it
         #    renewed (RFC 9773 §4.2), so the next `renew` has its answer without asking.
-        chain = verify_chain(fullchain, key, names, issuer=f"the CA at {acme.server}")
-        return IssuedCertificate(
-            key_pem(key),
-            chain,
-            renewal_info_url=acme.renewal_info_url,
-            renewal_info=self._renewal_info(acme, chain.leaf),
-        )
+        return self._verified(acme, profile, fullchain, key, names)
+
+    def _dns_parts(self) -> tuple[DnsProvider, Propagation]:
+        if self._dns is None or self._propagation is None:
+            raise AcmecfError("dns-01 needs a DNS provider: configure Cloudflare credentials")
+        return self._dns, self._propagation
 
     def _order(
         self,
@@ -184,11 +202,18 @@ class AcmeIssuer:
         targets: dict[str, str],
         zones: dict[str, str | None],
         settle: float | None,
-    ) -> str:
-        """One order from creation to the downloaded chain; its records are always removed."""
+    ) -> tuple[str, str | None]:
+        """One order from creation to the downloaded chain (and the profile the CA put it
+        under); its records are always removed."""
+        dns, propagation = self._dns_parts()
         names = list(request.names)
         log.info("ordering a certificate for %s from %s", ", ".join(names), acme.server)
-        order = acme.new_order(csr, replaces=request.replaces, profile=request.profile)
+        order = acme.new_order(
+            csr,
+            replaces=request.replaces,
+            profile=request.profile,
+            preferred_profile=request.preferred_profile,
+        )
         challenges: list[Challenge] = acme.pending_challenges(order)
 
         published: list[tuple[str, str]] = []
@@ -199,7 +224,7 @@ class AcmeIssuer:
                 target = targets.get(challenge.record_name) or challenge.record_name
                 published.append((target, challenge.value))
                 try:
-                    self._dns.present(target, challenge.value)
+                    dns.present(target, challenge.value)
                 except CloudflareError as err:
                     if err.status is not None and 400 <= err.status < 500 and err.status != 429:
                         published.pop()  # refused outright: nothing was created
@@ -211,7 +236,7 @@ class AcmeIssuer:
             # 4. Wait until every authoritative nameserver serves every value (and the settle
             #    time), then answer (RFC 8555 §8.4): answering early makes the CA fail the
             #    validation for good.
-            self._propagation.wait(expected, timeout=request.propagation_timeout, settle=settle)
+            propagation.wait(expected, timeout=request.propagation_timeout, settle=settle)
             deadline = self._clock() + request.validation_timeout
             for challenge in challenges:
                 acme.answer(challenge)
@@ -220,10 +245,61 @@ class AcmeIssuer:
                 log.info("the CA validated %s", ", ".join(c.identifier for c in challenges))
 
             # 5. Finalize with the CSR and download the chain (RFC 8555 §7.4).
-            return acme.finalize(order, csr, deadline, preferred_chain=request.preferred_chain)
+            fullchain = acme.finalize(order, csr, deadline, preferred_chain=request.preferred_chain)
+            return fullchain, acme.profile_of(order)
         finally:
             # 6. Remove exactly the records this run created: on success, failure or Ctrl-C.
             self.remove_records(published)
+
+    def _issue_persistent(self, request: CertificateRequest) -> IssuedCertificate:
+        """dns-persist-01: the records stand already, so order, answer, finalize, verify; the
+        DNS provider (and any Cloudflare credential) is never touched."""
+        names = list(request.names)
+        key = (
+            load_key(request.reuse_key_pem, "the key to reuse")
+            if request.reuse_key_pem
+            else generate_key(request.key_type)
+        )
+        csr = make_csr(key, names, must_staple=request.must_staple)
+        acme = self._ordering()
+        log.info(
+            "ordering a certificate for %s from %s (dns-persist-01)", ", ".join(names), acme.server
+        )
+        order = acme.new_order(
+            csr,
+            replaces=request.replaces,
+            profile=request.profile,
+            preferred_profile=request.preferred_profile,
+        )
+        challenges = acme.persist_challenges(order)
+        deadline = self._clock() + request.validation_timeout
+        for challenge in challenges:
+            acme.answer_persist(challenge)
+        try:
+            acme.wait_for_authorizations(order, deadline)
+        except ValidationFailed as err:
+            bases = sorted({name.removeprefix("*.") for name in names})
+            raise ValidationFailed(
+                f"{err}; `acmecf persist status {' '.join('-d ' + b for b in bases)}` says what "
+                "is wrong with the record, `acmecf persist setup` publishes it",
+                problem=err.problem,
+            ) from err
+        if challenges:
+            log.info("the CA validated %s", ", ".join(c.identifier for c in challenges))
+        fullchain = acme.finalize(order, csr, deadline, preferred_chain=request.preferred_chain)
+        return self._verified(acme, acme.profile_of(order), fullchain, key, names)
+
+    def _verified(
+        self, acme: Ordering, profile: str | None, fullchain: str, key: Any, names: list[str]
+    ) -> IssuedCertificate:
+        chain = verify_chain(fullchain, key, names, issuer=f"the CA at {acme.server}")
+        return IssuedCertificate(
+            key_pem(key),
+            chain,
+            renewal_info_url=acme.renewal_info_url,
+            renewal_info=self._renewal_info(acme, chain.leaf),
+            profile=profile,
+        )
 
     @staticmethod
     def _renewal_info(
@@ -244,6 +320,8 @@ class AcmeIssuer:
         """Delete every record, retrying failures with backoff for a bounded time. What still
         fails is logged and left in the journal for the next run; it never masks the error
         that got us here."""
+        if self._dns is None:
+            return  # dns-persist-01: this issuer publishes nothing
         pending = list(records)
         deadline = self._clock() + self._cleanup_patience
         pause = CLEANUP_FIRST_PAUSE

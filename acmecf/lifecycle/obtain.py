@@ -22,14 +22,29 @@ import datetime
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from acmecf.errors import AcmecfError, HookError, Interrupted, LockedError, StoreError
-from acmecf.issuers.base import CertificateRequest, IssuedCertificate
+from acmecf.errors import (
+    AcmecfError,
+    AlreadyReplaced,
+    HookError,
+    Interrupted,
+    LockedError,
+    StoreError,
+)
 from acmecf.lifecycle.hooks import Hook, certificate_environment, deploy_hooks, run_hook
 from acmecf.lifecycle.outputs import output_files, plan_outputs
 from acmecf.lifecycle.services import Services
-from acmecf.settings.table import ISSUER_ORIGIN_CA, CertificateSettings
+from acmecf.settings.table import (
+    ISSUER_ORIGIN_CA,
+    LETSENCRYPT,
+    LETSENCRYPT_STAGING,
+    CertificateSettings,
+)
 from acmecf.storage.model import CertificateMaterial, CertificateState, StoredCertificate
+
+if TYPE_CHECKING:  # a no-op `renew` imports neither cryptography nor dnspython
+    from acmecf.issuers.base import IssuedCertificate
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +118,8 @@ def _obtain_locked(
     store_settings: bool,
     now: Callable[[], datetime.datetime],
 ) -> None:
+    from acmecf.issuers.base import CertificateRequest
+
     store, options = services.store, services.options
     started = now()
     certificate = requested
@@ -124,20 +141,34 @@ def _obtain_locked(
             store.check_free_space()
         plan = plan_outputs(settings)
         issuer = services.issuer(settings)
+        state = certificate.state
         issued = issuer.issue(
             CertificateRequest(
                 cert_name=settings.cert_name,
                 names=settings.names,
                 key_type=settings.key_type,
                 reuse_key_pem=_kept_key(certificate, services),
-                replaces=certificate.state.ari_id if not options.dry_run else None,
+                # Not in a dry run (staging never issued it), and not once the CA said another
+                # order replaced it: claiming to replace it again would only be refused.
+                replaces=(
+                    state.ari_id
+                    if not options.dry_run and state.replaced_elsewhere is None
+                    else None
+                ),
                 profile=settings.profile,
+                preferred_profile=settings.preferred_profile,
                 preferred_chain=settings.preferred_chain,
-                must_staple=settings.must_staple,
+                must_staple=_must_staple(settings, services),
                 propagation_timeout=settings.propagation_timeout,
                 validation_timeout=settings.validation_timeout,
+                challenge=settings.challenge,
             )
         )
+    except AlreadyReplaced as err:
+        outcome.skipped = _replaced_elsewhere(
+            StoredCertificate(kept, certificate.state), err, services, started
+        )
+        return
     except AcmecfError as err:
         outcome.error = err
         _record_failure(
@@ -330,6 +361,7 @@ def state_after_issue(
         version=version,
         deployed_version=deployed,
         serial=issued.serial,
+        profile=issued.profile,
     )
     if issued.renewal_info is not None:
         reply, retry_after = issued.renewal_info
@@ -347,6 +379,54 @@ def _save_state(certificate: StoredCertificate, services: Services, outcome: Out
         message = f"its state was not recorded (the next run records it): {err}"
         log.warning("%s: %s", certificate.name, message)
         outcome.warnings.append(message)
+
+
+def _must_staple(settings: CertificateSettings, services: Services) -> bool:
+    """Whether to ask for Must-Staple: not from Let's Encrypt, which refuses every such order
+    since 7 May 2025 (a setting stored before then is ignored, with a notice)."""
+    if settings.must_staple and services.server(settings) in (LETSENCRYPT, LETSENCRYPT_STAGING):
+        log.warning(
+            "%s: Let's Encrypt no longer issues OCSP Must-Staple certificates: ordering one "
+            "without it (`acmecf issue --cert-name %s --no-must-staple` stores that)",
+            settings.cert_name,
+            settings.cert_name,
+        )
+        return False
+    return settings.must_staple
+
+
+def _replaced_elsewhere(
+    certificate: StoredCertificate,
+    error: AlreadyReplaced,
+    services: Services,
+    moment: datetime.datetime,
+) -> str:
+    """Record that the CA refused to replace the certificate because another order already
+    did (RFC 9773 alreadyReplaced): this copy is renewed again only near its expiry (never at
+    every run), without claiming to replace anything. Returns the line that says so."""
+    from acmecf.lifecycle.schedule import last_resort_time
+
+    name = certificate.name
+    state = dataclasses.replace(
+        certificate.state,
+        replaced_elsewhere=moment,
+        ari_renew_at=None,
+        last_attempt=moment,
+        last_result="replaced elsewhere: another machine renewed it",
+    )
+    if not services.options.dry_run:
+        try:
+            services.store.save(StoredCertificate(certificate.settings, state))
+        except StoreError as err:
+            log.warning("could not record the state of %s: %s", name, err)
+    later = last_resort_time(state)
+    when = f"{later:%Y-%m-%d %H:%M} UTC" if later is not None else "near its expiry"
+    return (
+        f"{error}. This copy is kept and renewed here only from {when} (a sixth of its "
+        "lifetime left), not at every run; "
+        f"`acmecf renew --force --cert-name {name}` renews it now, "
+        f"`acmecf delete --cert-name {name} --yes` if this machine no longer needs it"
+    )
 
 
 def _record_failure(
@@ -453,6 +533,8 @@ def deploy_pending(name: str, services: Services) -> Outcome | None:
                     ari_next_check=None,
                     last_result="ok",
                     version=version,
+                    replaced_elsewhere=None,
+                    profile=None,
                 )
                 log.info(
                     "%s: recorded version %s, which went live in a run that died", name, version

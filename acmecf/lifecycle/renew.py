@@ -15,7 +15,6 @@ Does not: parse options or print (callbacks report as certificates finish).
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import datetime
 import logging
 import random
@@ -366,17 +365,35 @@ def _check_renewal_info(
     selection: RenewSelection,
     now: Callable[[], datetime.datetime],
 ) -> tuple[StoredCertificate, Decision]:
+    """Ask the CA's renewalInfo for a certificate whose Retry-After has passed (once per run),
+    record the answer, and decide again with it."""
+    from acmecf.errors import AcmeError
+    from acmecf.lifecycle.schedule import renewal_info_unanswered, renewal_info_unusable
+
     decision = decide(certificate.state, now(), days=selection.days, force=selection.force)
     state = certificate.state
     if decision.due or not decision.ari_check_needed or state.ari_id is None:
         return certificate, decision
     try:
         reply, retry_after = services.acme(certificate.settings).renewal_info(state.ari_id)
-        state = apply_renewal_info(state, reply, retry_after, now())
-    except (AcmecfError, KeyError, ValueError, TypeError) as err:
-        # Without a window, fall back to the lifetime threshold and ask again in an hour.
+    except AcmecfError as err:
+        # No answer (the CA is down): keep the moment already picked, ask again later.
+        wait = err.retry_after if isinstance(err, AcmeError) else None
         log.warning("%s: no renewal information from the CA (%s)", certificate.name, err)
-        state = dataclasses.replace(state, ari_next_check=now() + datetime.timedelta(hours=1))
+        state = renewal_info_unanswered(
+            state, datetime.timedelta(seconds=wait) if wait is not None else None, now()
+        )
+    else:
+        try:
+            state = apply_renewal_info(state, reply, retry_after, now())
+        except (KeyError, ValueError, TypeError) as err:
+            log.warning(
+                "%s: the CA's renewal information is unusable (%s): renewing on acmecf's own "
+                "schedule until it is readable again",
+                certificate.name,
+                err,
+            )
+            state = renewal_info_unusable(state, retry_after, now())
     certificate = StoredCertificate(certificate.settings, state)
     if not services.options.dry_run:
         _save_state_quietly(certificate, services)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from acmecf.errors import Interrupted
-from acmecf.issuers.acme import CleanupReport
 from acmecf.settings.table import (
     ISSUER_ORIGIN_CA,
     LETSENCRYPT,
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
     from acmecf.dns.journaled import JournaledProvider
     from acmecf.dns.propagation import PropagationChecker
     from acmecf.errors import HookError
+    from acmecf.issuers.acme import CleanupReport
     from acmecf.issuers.base import Issuer
     from acmecf.lifecycle.obtain import Outcome
     from acmecf.storage.file_journal import FileRunJournal
@@ -74,7 +74,9 @@ class Services:
         self.local = store  # where live files and hooks are (the same store, on one machine)
         self.environment = environment
         self.options = options
-        self.cleanup_report = CleanupReport()
+        from acmecf.issuers.acme import CleanupReport  # not for a run with nothing to do
+
+        self.cleanup_report: CleanupReport = CleanupReport()
         self.hook_lock = threading.Lock()
         self.published: list[str] = []  # certificates that went live in this run
         # With a shared store: brings a new live version into this origin's live files, then
@@ -239,11 +241,15 @@ class Services:
             )
         from acmecf.acme.orders import Orders
         from acmecf.issuers.acme import AcmeIssuer
+        from acmecf.settings.table import CHALLENGE_DNS_PERSIST_01
 
+        # dns-persist-01 relies on records published beforehand: no DNS provider, so no
+        # Cloudflare credentials are read at all.
+        persistent = settings.challenge == CHALLENGE_DNS_PERSIST_01
         return AcmeIssuer(
             lambda: Orders(self.acme(settings)),
-            self.dns(settings),
-            self.propagation(settings),
+            None if persistent else self.dns(settings),
+            None if persistent else self.propagation(settings),
             cleanup_report=self.cleanup_report,
             cleanup_patience=self.cleanup_patience(),
         )

@@ -33,6 +33,9 @@ KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
 ISSUER_ACME = "acme"
 ISSUER_ORIGIN_CA = "cloudflare-origin-ca"
 ISSUERS = (ISSUER_ACME, ISSUER_ORIGIN_CA)
+CHALLENGE_DNS_01 = "dns-01"
+CHALLENGE_DNS_PERSIST_01 = "dns-persist-01"
+CHALLENGES = (CHALLENGE_DNS_01, CHALLENGE_DNS_PERSIST_01)
 # The validities Cloudflare's Origin CA signs for, in days.
 # https://developers.cloudflare.com/api/resources/origin_ca_certificates/methods/create/
 ORIGIN_CA_VALIDITIES = (7, 30, 90, 365, 730, 1095, 5475)
@@ -275,7 +278,9 @@ def _type_name(value: object) -> str:
 class Setting:
     """One stored setting: `name` is its attribute, its key in the stored file (`key` when that
     differs) and, upper-cased, its `ACMECF_` environment variable (`env` when that differs;
-    empty for none). `flag` is its `acmecf issue` option (None: set another way)."""
+    empty for none). `flag` is its `acmecf issue` option (None: set another way).
+    `new_certificate`: a change of it needs a new certificate (it changes what the CA signs);
+    any other change is stored and applies from the next renewal on."""
 
     name: str
     kind: Kind
@@ -285,6 +290,7 @@ class Setting:
     section: str = "certificate"
     key: str | None = None
     env: str | None = None
+    new_certificate: bool = False
 
     @property
     def stored_key(self) -> str:
@@ -305,6 +311,7 @@ SETTINGS: tuple[Setting, ...] = (
         "ecdsa-p256",
         "Type of the certificate's private key.",
         "--key-type",
+        new_certificate=True,
     ),
     Setting(
         "server",
@@ -312,6 +319,7 @@ SETTINGS: tuple[Setting, ...] = (
         LETSENCRYPT,
         "ACME directory URL. Default: Let's Encrypt production.",
         "--server",
+        new_certificate=True,
     ),
     Setting(
         "email", Text(metavar="EMAIL"), None, "Contact address for the ACME account.", "--email"
@@ -399,6 +407,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Who signs: the ACME CA (--server), or Cloudflare's Origin CA through the API "
         "(trusted only by Cloudflare's edge; key types ecdsa-p256 or rsa-2048).",
         "--issuer",
+        new_certificate=True,
     ),
     Setting(
         "reuse_key",
@@ -413,20 +422,42 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Prefer the alternate chain whose top certificate was issued by this CA name.",
         "--preferred-chain",
+        new_certificate=True,
     ),
     Setting(
         "profile",
         Text(metavar="NAME"),
         None,
-        "ACME certificate profile, e.g. classic or shortlived.",
+        "ACME certificate profile the CA must offer, e.g. Let's Encrypt's classic (90 days), "
+        "tlsserver (45 days) or shortlived (160 hours).",
         "--profile",
+        new_certificate=True,
+    ),
+    Setting(
+        "preferred_profile",
+        Text(metavar="NAME"),
+        None,
+        "ACME certificate profile to use when the CA offers it; otherwise the CA's default, "
+        "with a notice.",
+        "--preferred-profile",
+        new_certificate=True,
     ),
     Setting(
         "must_staple",
         Flag(),
         False,
-        "Ask for the OCSP Must-Staple feature.",
+        "Ask for the OCSP Must-Staple feature (not with Let's Encrypt, which no longer issues it).",
         "--must-staple/--no-must-staple",
+        new_certificate=True,
+    ),
+    Setting(
+        "challenge",
+        Choice(CHALLENGES),
+        CHALLENGE_DNS_01,
+        "How the CA checks the names: dns-01 publishes a TXT record through Cloudflare for "
+        "each order; dns-persist-01 relies on the records `acmecf persist setup` published "
+        "once, and needs no Cloudflare credentials.",
+        "--challenge",
     ),
     Setting(
         "deploy_hooks",
@@ -500,6 +531,7 @@ SETTINGS: tuple[Setting, ...] = (
         365,
         "With --issuer cloudflare-origin-ca: how many days the certificate is valid.",
         "--origin-ca-validity",
+        new_certificate=True,
     ),
 )
 
@@ -531,7 +563,9 @@ class CertificateSettings:
     reuse_key: bool = False
     preferred_chain: str | None = None
     profile: str | None = None
+    preferred_profile: str | None = None
     must_staple: bool = False
+    challenge: str = CHALLENGE_DNS_01
     deploy_hooks: tuple[str, ...] = ()
     failure_hooks: tuple[str, ...] = ()
     combined: bool = False

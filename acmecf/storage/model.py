@@ -31,7 +31,9 @@ class CertificateState:
 
     `version` is the live version this state describes; `deployed_version` the last version
     whose deploy hooks ran (a version that went live without them, because a run died, gets
-    them on the next run).
+    them on the next run). `profile` is the ACME profile the CA issued it under;
+    `replaced_elsewhere` when the CA refused to replace it because another order (another
+    machine with the same account) already had (RFC 9773 alreadyReplaced).
     """
 
     not_before: datetime.datetime | None = None
@@ -46,6 +48,8 @@ class CertificateState:
     version: str | None = None
     deployed_version: str | None = None
     serial: str | None = None  # the issuer's id of the live certificate (Origin CA: its serial)
+    profile: str | None = None
+    replaced_elsewhere: datetime.datetime | None = None
 
 
 TIME_FIELDS = frozenset(

@@ -11,7 +11,13 @@ from cryptography.hazmat.primitives import serialization
 
 from acmecf.dns.propagation import ExpectedRecord
 from acmecf.dns.provider import Zone
-from acmecf.errors import AcmeError, CloudflareError, ValidationFailed, ZoneNotFoundError
+from acmecf.errors import (
+    AcmeError,
+    AlreadyReplaced,
+    CloudflareError,
+    ValidationFailed,
+    ZoneNotFoundError,
+)
 from acmecf.names import challenge_name
 
 from .x509_factory import TinyCA
@@ -81,6 +87,12 @@ class FakeChallenge:
 class FakeOrder:
     names: list[str]
     csr: bytes | None = None
+    profile: str | None = None
+
+
+@dataclass
+class FakePersistChallenge:
+    identifier: str
 
 
 @dataclass
@@ -93,17 +105,50 @@ class FakeCa:
     renewal_info_url: str | None = "https://ca.test/renewal-info"
     orders: list[dict[str, Any]] = field(default_factory=list)
     refuse_finalize: str | None = None
+    replaced: set[str] = field(default_factory=set)  # ARI ids another order replaced
+    default_profile: str | None = "classic"
+    persist: bool = True  # offers dns-persist-01
+    persist_answered: list[str] = field(default_factory=list)
     not_found_yet: int = 0  # validations that fail as if the CA's view lagged (ValidationFailed)
 
-    def new_order(self, csr_pem: bytes, *, replaces: str | None, profile: str | None) -> FakeOrder:
+    def new_order(
+        self,
+        csr_pem: bytes,
+        *,
+        replaces: str | None,
+        profile: str | None,
+        preferred_profile: str | None = None,
+    ) -> FakeOrder:
         csr = x509.load_pem_x509_csr(csr_pem)
         names = list(
             csr.extensions.get_extension_for_class(
                 x509.SubjectAlternativeName
             ).value.get_values_for_type(x509.DNSName)
         )
-        self.orders.append({"names": names, "replaces": replaces, "profile": profile})
-        return FakeOrder(names)
+        if replaces is not None and replaces in self.replaced:
+            raise AlreadyReplaced(
+                "certificate already has a replacement order", problem="alreadyReplaced"
+            )
+        self.orders.append(
+            {
+                "names": names,
+                "replaces": replaces,
+                "profile": profile,
+                "preferred_profile": preferred_profile,
+            }
+        )
+        return FakeOrder(names, profile=profile or preferred_profile or self.default_profile)
+
+    def profile_of(self, order: FakeOrder) -> str | None:
+        return order.profile
+
+    def persist_challenges(self, order: FakeOrder) -> list[FakePersistChallenge]:
+        if not self.persist:
+            raise AcmeError(f"the CA at {self.server} does not offer dns-persist-01")
+        return [FakePersistChallenge(name) for name in order.names]
+
+    def answer_persist(self, challenge: FakePersistChallenge) -> None:
+        self.persist_answered.append(challenge.identifier)
 
     def pending_challenges(self, order: FakeOrder) -> list[FakeChallenge]:
         return [

@@ -132,6 +132,36 @@ def test_a_renewal_names_the_certificate_it_replaces_and_keeps_the_key() -> None
     assert issued.key_pem == kept
 
 
+def test_dns_persist_01_orders_without_touching_the_dns_provider_at_all() -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns)
+    clock = Clock()
+    narrative = AcmeIssuer(lambda: ca, None, None, clock=clock, cleanup_sleep=clock.sleep)
+    request = CertificateRequest(
+        cert_name="example.com",
+        names=("example.com", "*.example.com"),
+        challenge="dns-persist-01",
+        preferred_profile="shortlived",
+    )
+    issued = narrative.issue(request)
+    assert ca.persist_answered == ["example.com", "*.example.com"]
+    assert dns.created == [] and dns.records == set()
+    assert sorted(certificate_names(issued.chain.leaf)) == ["*.example.com", "example.com"]
+    assert ca.orders[0]["preferred_profile"] == "shortlived"
+    assert issued.profile == "shortlived", "the profile the order got"
+
+
+def test_dns_persist_01_at_a_ca_without_it_fails_before_anything_is_answered() -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns, persist=False)
+    narrative = AcmeIssuer(lambda: ca, None, None)
+    with pytest.raises(AcmeError, match="does not offer dns-persist-01"):
+        narrative.issue(
+            CertificateRequest(cert_name="x", names=("example.com",), challenge="dns-persist-01")
+        )
+    assert ca.persist_answered == []
+
+
 def test_a_validation_the_ca_failed_for_lag_is_retried_once_with_a_new_order_and_longer_wait(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -237,6 +237,87 @@ def test_states_of_certificates_never_issued_are_due(tmp_path: Path) -> None:
     assert decide(CertificateState(), datetime.datetime.now(UTC)).due
 
 
+def test_a_certificate_another_machine_replaced_is_skipped_and_left_until_near_expiry(
+    tmp_path: Path, ca: TinyCA
+) -> None:
+    from acmecf.errors import AlreadyReplaced
+    from acmecf.lifecycle.schedule import last_resort_time
+
+    store = FileStore(tmp_path / "config")
+    obtain(stored("a.example.com", tmp_path), FakeServices(store, FakeIssuer(ca, {})))
+    certificate = store.load("a.example.com")
+    store.save(
+        StoredCertificate(
+            certificate.settings, dataclasses.replace(certificate.state, ari_id="aki.serial")
+        )
+    )
+    live = store.live("a.example.com")
+    refused = AlreadyReplaced("the CA says another order already replaced", problem="x")
+    outcome = obtain(
+        store.load("a.example.com"),
+        FakeServices(store, FakeIssuer(ca, {"a.example.com": refused})),
+    )
+    assert outcome.error is None and outcome.skipped is not None
+    assert "renewed here only from" in outcome.skipped
+    state = store.load("a.example.com").state
+    assert state.replaced_elsewhere is not None
+    assert state.last_result == "replaced elsewhere: another machine renewed it"
+    assert store.live("a.example.com") == live
+
+    def no_services() -> Services:
+        raise AssertionError("nothing is due: the next runs do not retry it")
+
+    assert renew_due(store, no_services, RenewSelection()).outcomes == []
+    # Near expiry it is renewed here after all, without claiming to replace anything.
+    assert state.not_after is not None
+    moment = last_resort_time(state)
+    assert moment is not None
+    issuer = FakeIssuer(ca, {})
+    report = renew_due(
+        store,
+        lambda: FakeServices(store, issuer),
+        RenewSelection(),
+        now=lambda: moment + datetime.timedelta(minutes=1),
+    )
+    assert [o.version for o in report.outcomes] == ["0002"]
+    assert issuer.requests[0].replaces is None
+    assert store.load("a.example.com").state.replaced_elsewhere is None
+
+
+@pytest.mark.parametrize(
+    ("server", "asked"),
+    [
+        ("https://acme-v02.api.letsencrypt.org/directory", False),
+        ("https://acme-staging-v02.api.letsencrypt.org/directory", False),
+        ("https://acme.example/directory", True),
+    ],
+)
+def test_must_staple_is_never_asked_of_lets_encrypt(
+    tmp_path: Path, ca: TinyCA, caplog: pytest.LogCaptureFixture, server: str, asked: bool
+) -> None:
+    store = FileStore(tmp_path / "config")
+    issuer = FakeIssuer(ca, {})
+    certificate = stored("a.example.com", tmp_path, server=server, must_staple=True)
+    assert obtain(certificate, FakeServices(store, issuer)).error is None
+    assert issuer.requests[0].must_staple is asked
+    assert ("no longer issues OCSP Must-Staple" in caplog.text) is not asked
+
+
+def test_the_request_carries_the_profiles_and_the_challenge(tmp_path: Path, ca: TinyCA) -> None:
+    store = FileStore(tmp_path / "config")
+    issuer = FakeIssuer(ca, {})
+    certificate = stored(
+        "a.example.com", tmp_path, preferred_profile="shortlived", challenge="dns-persist-01"
+    )
+    obtain(certificate, FakeServices(store, issuer))
+    request = issuer.requests[0]
+    assert (request.profile, request.preferred_profile, request.challenge) == (
+        None,
+        "shortlived",
+        "dns-persist-01",
+    )
+
+
 def test_the_post_hook_learns_what_was_renewed_and_what_failed() -> None:
     from acmecf.lifecycle.obtain import Outcome
     from acmecf.lifecycle.renew import RenewReport, post_hook_environment
