@@ -162,7 +162,129 @@ def options_from(cls: type[T], kwargs: Mapping[str, Any], **values: Any) -> T:
     return cls(**chosen, **values)
 
 
+# Every command: the module that defines it (imported only when the command runs) and the
+# first sentence of its help, which `acmecf --help` shows, so the overview needs no command
+# module at all. A unit test keeps each sentence equal to the command's own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "account": (
+        "accounts",
+        "Your ACME account at a CA: register, show, update, deactivate, roll its key over.",
+    ),
+    "apache-config": (
+        "webserver",
+        "Print Apache virtual hosts for NAME: a first, catch-all virtual host that denies "
+        "unknown host names, and the site.",
+    ),
+    "certificates": (
+        "inventory",
+        "List the certificates acmecf manages, with profile, lifetime, expiry and next renewal.",
+    ),
+    "cloudflare": (
+        "origin",
+        "Zone settings that decide how Cloudflare talks to the origin.",
+    ),
+    "completion": (
+        "install",
+        "Print the completion script of SHELL (bash, zsh or fish) for acmecf's commands, "
+        "options and values.",
+    ),
+    "delete": (
+        "inventory",
+        "Delete a certificate: its live files, every old version and its renewal settings.",
+    ),
+    "import-certbot": (
+        "certbot",
+        "Take over the certificates certbot renews with the dns-cloudflare plugin.",
+    ),
+    "issue": (
+        "certificates",
+        "Obtain a certificate and write it under <config-dir>/live/<cert-name>/.",
+    ),
+    "list": (
+        "inventory",
+        "List the certificates acmecf manages, with profile, lifetime, expiry and next renewal.",
+    ),
+    "man-page": (
+        "install",
+        "Print acmecf's manual page (roff), made from the help of every command.",
+    ),
+    "nginx-config": (
+        "webserver",
+        "Print nginx server blocks for NAME: the site, and a default server that refuses "
+        "unknown host names.",
+    ),
+    "origin": (
+        "origin",
+        "Look at the origin server directly, as Cloudflare's edge meets it.",
+    ),
+    "persist": (
+        "persist",
+        "dns-persist-01: one TXT record per name, published once, instead of one per order.",
+    ),
+    "reconfigure": (
+        "reconfigure",
+        "Change a certificate's stored settings, without ordering anything.",
+    ),
+    "renew": (
+        "certificates",
+        "Renew every certificate that is due, and leave the others alone.",
+    ),
+    "revoke": (
+        "accounts",
+        "Revoke a certificate at its CA; then offer to delete it (--delete for scripts).",
+    ),
+    "sandbox": (
+        "sandbox",
+        "A local test bed: Pebble (a test ACME CA) and a Cloudflare API emulator.",
+    ),
+    "store": (
+        "fleet",
+        "Move this origin's certificates into a shared etcd store, or out of it.",
+    ),
+    "sync": (
+        "fleet",
+        "Write the fleet's live version of every certificate into this origin's live/ files.",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """The `acmecf` group: a command's module is imported only when that command runs (so
+    `acmecf renew` loads only what renew needs), and `--help` lists them from COMMANDS."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            import importlib
+
+            importlib.import_module(f"acmecf.cli.{COMMANDS[name][0]}")
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = sorted(COMMANDS)
+        limit = formatter.width - 6 - max(len(name) for name in names)  # as click computes it
+        rows = [(name, _shorten(COMMANDS[name][1], limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _shorten(text: str, limit: int) -> str:
+    """`text` cut at a word to fit `limit` characters with "...", as click shortens help."""
+    if len(text) <= limit:
+        return text
+    words, line = text.split(), ""
+    for word in words:
+        candidate = f"{line} {word}".strip()
+        if len(candidate) + 3 > limit:
+            break
+        line = candidate
+    return f"{line}..."
+
+
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES,
 )

@@ -104,9 +104,39 @@ def test_every_command_has_an_example_in_its_help(run: object) -> None:
                 found.append([*prefix, name])
         return found
 
+    from acmecf.cli import load_all
+
+    load_all()
     for path in commands(cli, []):
         if path[0] == "sandbox":
             continue
         code, stdout, _ = run(*path, "--help")  # type: ignore[operator]
         assert code == 0, path
         assert "Example" in stdout, f"`acmecf {' '.join(path)} --help` shows no example"
+
+
+def test_the_overview_lists_every_command_with_its_own_short_help() -> None:
+    import click
+
+    from acmecf.cli import COMMANDS, load_all
+
+    load_all()
+    assert set(cli.commands) == set(COMMANDS)
+    for name, command in cli.commands.items():
+        assert isinstance(command, click.Command)
+        assert COMMANDS[name][1] == command.get_short_help_str(10**6), name
+
+
+def test_a_command_loads_only_its_own_module() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from acmecf.cli import cli\n"
+        "cli.get_command(None, 'renew')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('acmecf.cli.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = eval(done.stdout)  # a list of module names
+    assert "acmecf.cli.certificates" in loaded
+    assert not {"acmecf.cli.accounts", "acmecf.cli.fleet", "acmecf.cli.origin"} & set(loaded)
