@@ -24,9 +24,8 @@ import fcntl
 import json
 import logging
 import os
-import re
 import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,14 @@ from urllib.parse import urlsplit
 from cryptography.x509.oid import NameOID
 
 from acmecf.errors import AcmecfError, CertbotImportError, CertificateError, UsageError
+from acmecf.migrate.certbot_config import (
+    RenewalConfiguration,
+    read_renewal_configuration,
+    with_autorenew_off,
+)
+from acmecf.migrate.certbot_config import (
+    reason_text as _reason,
+)
 from acmecf.names import check_cert_name, normalize_names
 from acmecf.pki.chain import Chain, ari_certificate_id, certificate_names, split_pem, verify_chain
 from acmecf.pki.keys import load_key
@@ -67,144 +74,6 @@ _NOT_CARRIED = {
     "pre_hook": "pass it to `acmecf renew --pre-hook` (run once per renew run)",
     "post_hook": "pass it to `acmecf renew --post-hook` (run once per renew run)",
 }
-DISABLED_MARK = (
-    "# acmecf renews this certificate now (acmecf import-certbot); "
-    "remove the next line to give it back to certbot"
-)
-
-
-# --- certbot's renewal configuration (configobj syntax) -------------------------------------
-
-Value = str | tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RenewalConfiguration:
-    """One `renewal/<name>.conf`: its top-level keys and its sections, values unquoted."""
-
-    path: Path
-    top: Mapping[str, Value]
-    sections: Mapping[str, Mapping[str, Value]]
-
-    @property
-    def lineage(self) -> str:
-        return self.path.name.removesuffix(".conf")
-
-    @property
-    def params(self) -> Mapping[str, Value]:
-        return self.sections.get("renewalparams", {})
-
-    def text(self, key: str, default: str | None = None) -> str | None:
-        """A [renewalparams] value as one string; raises CertbotImportError for a list."""
-        value = self.params.get(key, default)
-        if isinstance(value, tuple):
-            raise CertbotImportError(
-                f"{self.path}: {key} holds a list ({', '.join(value)}), expected one value; "
-                "fix the file"
-            )
-        return None if value in (None, "None") else value
-
-    def flag(self, key: str) -> bool | None:
-        """A [renewalparams] boolean as configobj's as_bool reads it; None when absent."""
-        value = self.text(key)
-        if value is None:
-            return None
-        return value.strip().lower() in ("true", "yes", "on", "1")
-
-
-# configobj 5's own expressions (ConfigObj._keyword, _sectionmarker, _valueexp, _listvalueexp),
-# so values with quotes, commas and comments read exactly as certbot reads them.
-_KEYWORD = re.compile(r"""^\s*((?:".*?")|(?:'.*?')|(?:[^'"=].*?))\s*=\s*(.*)$""")
-_SECTION = re.compile(
-    r"""^\s*((?:\[\s*)+)((?:"\s*\S.*?\s*")|(?:'\s*\S.*?\s*')|(?:[^'"\s].*?))((?:\s*\])+)\s*(\#.*)?$"""
-)
-_VALUE = re.compile(
-    r"""^(?:(?:((?:(?:(?:".*?")|(?:'.*?')|(?:[^'",\#][^,\#]*?))\s*,\s*)*)"""
-    r"""((?:".*?")|(?:'.*?')|(?:[^'",\#\s][^,]*?)|(?:(?<!,)))?)|(,))\s*(\#.*)?$"""
-)
-_LIST_ITEM = re.compile(r"""((?:".*?")|(?:'.*?')|(?:[^'",\#]?.*?))\s*,\s*""")
-
-
-def read_renewal_configuration(path: Path) -> RenewalConfiguration:
-    """Parse a certbot renewal configuration (the configobj subset certbot writes).
-
-    Nested sections (`[[webroot_map]]`) are skipped. Raises CertbotImportError naming the file
-    and line when it cannot be read or parsed.
-    """
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise CertbotImportError(f"cannot read {path}: {_reason(err)}") from err
-    top: dict[str, Value] = {}
-    sections: dict[str, dict[str, Value]] = {}
-    current: dict[str, Value] | None = top
-    index = 0
-    while index < len(lines):
-        number, line = index + 1, lines[index]
-        index += 1
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        section = _SECTION.match(line)
-        if section:
-            depth = section.group(1).count("[")
-            if depth == 1:
-                current = sections.setdefault(_unquote(section.group(2).strip()), {})
-            else:
-                current = None  # a subsection: nothing acmecf needs
-            continue
-        keyword = _KEYWORD.match(line)
-        if keyword is None:
-            raise CertbotImportError(f"{path} line {number}: expected `key = value`; fix the file")
-        key, raw = _unquote(keyword.group(1).strip()), keyword.group(2)
-        value: Value
-        if raw[:3] in ("'''", '"""'):
-            value, index = _triple_quoted(raw, lines, index, path, number)
-        else:
-            value = _parse_value(raw, path, number)
-        if current is not None:
-            current[key] = value
-    return RenewalConfiguration(path, top, sections)
-
-
-def _parse_value(raw: str, path: Path, number: int) -> Value:
-    match = _VALUE.match(raw)
-    if match is None:
-        raise CertbotImportError(f"{path} line {number}: badly quoted value; fix the file")
-    items, single, empty_list, _comment = match.groups()
-    if empty_list is not None:
-        return ()
-    if not items:
-        return _unquote(single or '""')
-    values = [_unquote(item) for item in _LIST_ITEM.findall(items)]
-    if single:
-        values.append(_unquote(single))
-    return tuple(values)
-
-
-def _triple_quoted(
-    raw: str, lines: list[str], index: int, path: Path, number: int
-) -> tuple[str, int]:
-    quote, rest = raw[:3], raw[3:]
-    end = rest.find(quote)
-    if end >= 0:
-        return rest[:end], index
-    parts = [rest]
-    while index < len(lines):
-        line = lines[index]
-        index += 1
-        end = line.find(quote)
-        if end >= 0:
-            parts.append(line[:end])
-            return "\n".join(parts), index
-        parts.append(line)
-    raise CertbotImportError(f"{path} line {number}: unterminated {quote} value; fix the file")
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
 
 
 # --- the plan --------------------------------------------------------------------------------
@@ -748,35 +617,8 @@ def disable_certbot_renewal(renewal_file: Path) -> bool:
             mode = stat.S_IMODE(renewal_file.stat().st_mode)
         except OSError as err:
             raise CertbotImportError(f"cannot read {renewal_file}: {_reason(err)}") from err
-        write_file_atomic(renewal_file, _with_autorenew_off(text).encode("utf-8"), mode)
+        write_file_atomic(renewal_file, with_autorenew_off(text).encode("utf-8"), mode)
     return True
-
-
-def _with_autorenew_off(text: str) -> str:
-    """`text` with `autorenew = False` in [renewalparams]; every other line kept as it was."""
-    lines = text.splitlines(keepends=True)
-    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += newline
-    setting = f"autorenew = False{newline}"
-    header: int | None = None
-    for number, line in enumerate(lines):
-        content = line.rstrip("\r\n")
-        section = _SECTION.match(content)
-        if section:
-            if header is not None:
-                break  # the end of [renewalparams] (or its first subsection)
-            if section.group(1).count("[") == 1 and _unquote(section.group(2)) == "renewalparams":
-                header = number
-            continue
-        keyword = _KEYWORD.match(content)
-        if header is not None and keyword and _unquote(keyword.group(1).strip()) == "autorenew":
-            lines[number] = setting
-            return "".join(lines)
-    addition = [f"{DISABLED_MARK}{newline}", setting]
-    if header is None:
-        return "".join([*lines, f"[renewalparams]{newline}", *addition])
-    return "".join(lines[: header + 1] + addition + lines[header + 1 :])
 
 
 @contextlib.contextmanager
@@ -812,9 +654,3 @@ def _certbot_lock(certbot_dir: Path) -> Iterator[None]:
             os.unlink(path)
         finally:
             os.close(fd)
-
-
-def _reason(err: BaseException) -> str:
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror
-    return str(err)

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from acmecf.migrate.certbot import read_renewal_configuration
+from acmecf.migrate.certbot_config import read_renewal_configuration
 from acmecf.sandbox.testbed import Sandbox
 from acmecf.storage.files import FileStore as Store
 

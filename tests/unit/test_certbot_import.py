@@ -14,14 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from acmecf.cli import cli
 from acmecf.errors import CertbotImportError
-from acmecf.migrate.certbot import (
-    DISABLED_MARK,
-    carry_out,
-    disable_certbot_renewal,
-    key_type,
-    plan_import,
-    read_renewal_configuration,
-)
+from acmecf.migrate.certbot import carry_out, disable_certbot_renewal, key_type, plan_import
+from acmecf.migrate.certbot_config import DISABLED_MARK, read_renewal_configuration
 from acmecf.storage.files import FileStore as Store
 
 from ..certbot_layout import Version, pkcs8, tree_digest, write_account, write_lineage
