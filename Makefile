@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # The path of a current Pebble, or a failure that says how to provide one.
 PROVIDE_PEBBLE := $(BIN)/python scripts/provide_pebble.py
 
-.PHONY: demo test lint unit e2e pebble system-deps install clean
+.PHONY: demo test test-container lint unit e2e pebble system-deps install clean
 
 demo: system-deps install
 	@scripts/install-system-deps --with-pebble
@@ -17,6 +17,10 @@ demo: system-deps install
 
 test: system-deps install lint
 	pebble="$$($(PROVIDE_PEBBLE))" && ACMECF_PEBBLE="$$pebble" $(BIN)/python -m pytest
+
+# The Docker image end to end; needs a running docker or podman engine.
+test-container: system-deps install
+	pebble="$$($(PROVIDE_PEBBLE))" && ACMECF_PEBBLE="$$pebble" $(BIN)/python -m pytest -m container tests/e2e/test_container.py
 
 lint: install
 	$(BIN)/ruff check acmecf tests scripts

@@ -18,6 +18,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 EXIT_STATUS = 130
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -99,6 +100,26 @@ def quiet_from_now_on() -> None:
     """From now on (the process is exiting), a signal ends it at once with one line."""
     for number in SIGNALS:
         signal.signal(number, lambda *_: exit_now("interrupted while exiting"))
+
+
+def finish(code: int) -> NoReturn:
+    """End the process with `code`, whenever a signal arrives meanwhile.
+
+    The interpreter's own shutdown resets the signal handlers to the system's defaults before
+    it is done (a SIGTERM then kills the process: status -15), and a KeyboardInterrupt it saw
+    on the way makes it kill itself with SIGINT. So the exit handlers run and the output is
+    flushed here, under the quiet handler, and the process ends without that shutdown."""
+    import atexit
+    import logging
+    import sys
+
+    quiet_from_now_on()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def reset_for_tests() -> None:

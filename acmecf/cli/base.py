@@ -462,6 +462,9 @@ def main() -> None:
         click.echo(f"acmecf: error: {interrupted_message()}", err=True)
         _exit(130)
     except click.exceptions.Abort:
+        if interrupts.interrupted():  # click turns a KeyboardInterrupt into Abort
+            click.echo(f"acmecf: error: {interrupted_message()}", err=True)
+            _exit(130)
         click.echo("acmecf: error: aborted; nothing was changed", err=True)
         _exit(1)
     except click.ClickException as err:
@@ -474,7 +477,6 @@ def main() -> None:
 
 
 def _exit(code: int) -> NoReturn:
-    """Exit with `code`; a signal from here on (the interpreter shutting down) still ends in
-    one line and status 130, never a traceback."""
-    interrupts.quiet_from_now_on()
-    sys.exit(code)
+    """Exit with `code`; a signal from here on still ends in one line and status 130, never a
+    traceback or a death by signal (interrupts.finish)."""
+    interrupts.finish(code)
