@@ -419,7 +419,7 @@ def get_record(state: State, call: ApiCall) -> Reply:
 def delete_record(state: State, call: ApiCall) -> Reply:
     zone = dns_zone(state, call.credential, call, edit=True)
     record = _stored_record(state, zone, call.params["record_id"])
-    record.hidden_from = state.propagation_times(time.monotonic())
+    state.delete_record(record, state.propagation_times(time.monotonic()))
     return Reply(200, envelope({"id": record.id}))
 
 
@@ -523,7 +523,7 @@ def batch_records(state: State, call: ApiCall) -> Reply:
         posted.append(record)
     # Every change was accepted: apply them all.
     for record in deleted:
-        record.hidden_from = visible_from
+        state.delete_record(record, visible_from)
     for record in (*changed["patches"], *changed["puts"], *posted):
         state.store_record(record)
     result = {
