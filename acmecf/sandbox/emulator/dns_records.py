@@ -109,6 +109,8 @@ def new_record(
         raise dns_validation_error(1004, f"Unsupported record type {record_type!r}.")
     record_type = record_type.upper()
     name = absolute_name(zone, payload.get("name"))
+    if name in state.refused_names:  # an injected refusal (refuse_record_names)
+        raise dns_validation_error(9000, "DNS name is invalid.")
     content = payload.get("content")
     ttl = payload.get("ttl", AUTOMATIC_TTL)
     if isinstance(ttl, float) and ttl.is_integer():

@@ -208,6 +208,8 @@ class State:
         # Where each nameserver listens over IPv4, whatever address it is published at.
         self.ipv4_addresses = [nameserver.address for nameserver in nameservers]
         self.resolver_lag = 0.0
+        # Record names the API refuses, single or in a batch (refuse_record_names).
+        self.refused_names: frozenset[str] = frozenset()
         self.zones: dict[str, Zone] = {}
         self.zone_ids_by_name: dict[str, str] = {}
         self.records: dict[str, Record] = {}
