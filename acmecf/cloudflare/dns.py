@@ -181,7 +181,9 @@ class CloudflareDns:
                 continue
             if record_id is not None:
                 pending.append(_Pending(index, change, record_id))
-        limit = self.batch_limit(zone) if len(pending) > FREE_BATCH_LIMIT else FREE_BATCH_LIMIT
+        limit = FREE_BATCH_LIMIT  # every plan allows this many: no need to read the plan
+        if self._batch_limit is not None or len(pending) > FREE_BATCH_LIMIT:
+            limit = self.batch_limit(zone)
         for start in range(0, len(pending), limit):
             self._send(zone, pending[start : start + limit], outcomes)
         return outcomes
