@@ -208,7 +208,7 @@ def waiting_time(queue: _ZoneQueue, batching: BatchingProvider, waited: float) -
         (30, 1000, 0.0, 3.0),  # 0.1 s per other certificate
         (30, 1000, 1.0, 2.0),  # minus what it has waited
         (30, 1000, 3.5, 0.0),
-        (200, 1000, 0.0, 8.0),  # at most the linger
+        (200, 1000, 0.0, 8.0),  # at most 8 s
     ],
 )
 def test_a_change_of_a_large_run_waits_for_the_certificates_at_work_in_its_zone(
@@ -217,6 +217,12 @@ def test_a_change_of_a_large_run_waits_for_the_certificates_at_work_in_its_zone(
     batching = BatchingProvider(FakeBatchDns(), run_size=lambda: run_size, clock=lambda: 1000.0)
     queue = zone_at_work(batching, "example.com", others)
     assert waiting_time(queue, batching, waited) == pytest.approx(expected)
+
+
+def test_a_wait_given_applies_to_small_runs_too_and_bounds_the_wait() -> None:
+    batching = BatchingProvider(FakeBatchDns(), linger=2.0, clock=lambda: 1000.0)
+    queue = zone_at_work(batching, "example.com", 30)
+    assert waiting_time(queue, batching, 0.0) == pytest.approx(2.0)
 
 
 def test_a_cancelled_run_waits_for_nobody() -> None:
