@@ -39,6 +39,7 @@ class Completed:
     timed_out: bool
     peak_rss: int | None
     output: str
+    cpu_seconds: float = 0.0  # user + system time of the process (its own, not its children's)
 
     @property
     def ok(self) -> bool:
@@ -114,7 +115,17 @@ def run(
         timed_out=expired.is_set(),
         peak_rss=peak_rss,
         output=text[-OUTPUT_TAIL_CHARACTERS:],
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
     )
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system time a running process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def median(values: Sequence[float]) -> float | None:
