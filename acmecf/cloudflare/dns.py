@@ -52,6 +52,7 @@ PAID_PLANS = frozenset({"pro", "business", "enterprise"})
 # Refusals that may be one change's fault: worth splitting the batch to find it. Not 401/403
 # (the credentials), 429 (the budget) or a missing reply (the API is down).
 SPLITTABLE_STATUSES = frozenset({400, 404, 409, 413, 422})
+TXT_PER_PAGE = 1000
 
 
 class CloudflareDns:
@@ -165,6 +166,7 @@ class CloudflareDns:
         """Every change, in as few batch calls as the zone's plan allows (BatchProvider)."""
         outcomes: list[AcmecfError | None] = [None] * len(changes)
         pending: list[_Pending] = []
+        unknown: list[tuple[int, Change]] = []  # records this run did not create
         for index, change in enumerate(changes):
             if change.action == "present":
                 pending.append(_Pending(index, change, None))
@@ -173,14 +175,19 @@ class CloudflareDns:
                 known = self._ids.get((change.name, change.value))
             if known is not None:
                 pending.append(_Pending(index, change, known[1]))
-                continue
-            try:  # a record this run did not create (an earlier run's): look it up first
-                record_id = self._find(zone, change.name, change.value)
+            else:
+                unknown.append((index, change))
+        if unknown:  # an earlier run's records (the journal's leftovers): look them up first
+            try:
+                found = self._txt_ids(zone, [change for _, change in unknown])
             except CloudflareError as err:
-                outcomes[index] = err
-                continue
-            if record_id is not None:
-                pending.append(_Pending(index, change, record_id))
+                for index, _ in unknown:
+                    outcomes[index] = err
+                found = {}
+            for index, change in unknown:
+                record_id = found.get((change.name, change.value))
+                if record_id is not None:
+                    pending.append(_Pending(index, change, record_id))
         limit = FREE_BATCH_LIMIT  # every plan allows this many: no need to read the plan
         if self._batch_limit is not None or len(pending) > FREE_BATCH_LIMIT:
             limit = self.batch_limit(zone)
@@ -301,6 +308,34 @@ class CloudflareDns:
                 self._delete(zone, record_id, record_name)
             except CloudflareError as err:
                 log.warning("could not remove the stray TXT %s: %s", record_name, err)
+
+    def _txt_ids(self, zone: Zone, changes: list[Change]) -> dict[tuple[str, str], str]:
+        """The ids of the TXT records these changes name that exist: one lookup for one record,
+        one listing of the zone's TXT records for more."""
+        if len(changes) == 1:
+            change = changes[0]
+            record_id = self._find(zone, change.name, change.value)
+            return {} if record_id is None else {(change.name, change.value): record_id}
+
+        def page(client: Cloudflare, number: int) -> list[Any]:
+            # https://developers.cloudflare.com/api/resources/dns/subresources/records/methods/list/
+            reply = client.dns.records.list(
+                zone_id=zone.id, type="TXT", per_page=TXT_PER_PAGE, page=number
+            )
+            return list(reply.result or [])
+
+        wanted = {(change.name, change.value) for change in changes}
+        found: dict[tuple[str, str], str] = {}
+        for record in self.api.pages(
+            page, per_page=TXT_PER_PAGE, action="listing TXT records", zone=zone
+        ):
+            key = (
+                str(getattr(record, "name", "")).rstrip(".").lower(),
+                unquoted(str(getattr(record, "content", "") or "")),
+            )
+            if key in wanted:
+                found[key] = str(record.id)
+        return found
 
     def _find(self, zone: Zone, name: str, value: str) -> str | None:
         # https://developers.cloudflare.com/api/resources/dns/subresources/records/methods/list/

@@ -18,6 +18,7 @@ from tests.testbed.sdk_helpers import TOKEN
 BATCH = "POST /zones/{zone_id}/dns_records/batch"
 CREATE = "POST /zones/{zone_id}/dns_records"
 READ_ZONE = "GET /zones/{zone_id}"
+LIST = "GET /zones/{zone_id}/dns_records"
 
 
 @pytest.fixture
@@ -113,6 +114,21 @@ def test_a_record_of_an_earlier_run_is_looked_up_and_removed(
     assert provider(emulator).apply(zone, gone) == [None] * 3
     assert txt_values(emulator) == []
     assert emulator.count_requests(BATCH) == 1
+    assert emulator.count_requests(LIST) == 1, "one listing of the zone's TXT records"
+
+
+def test_a_single_record_of_an_earlier_run_is_looked_up_by_name(
+    emulator: CloudflareEmulator,
+) -> None:
+    zone = Zone(emulator.add_zone("example.com"), "example.com")
+    emulator.add_record("example.com", "TXT", "_acme-challenge.n0.example.com", '"value-0"')
+    emulator.add_record("example.com", "TXT", "_acme-challenge.n0.example.com", '"other"')
+    gone = [Change("cleanup", "_acme-challenge.n0.example.com", "value-0")]
+    assert provider(emulator).apply(zone, gone) == [None]
+    assert txt_values(emulator) == ["other"], "only the exact record"
+    assert [r.query.get("name.exact") for r in emulator.requests if r.method == "GET"] == [
+        ["_acme-challenge.n0.example.com"]
+    ]
 
 
 @pytest.mark.parametrize(("plan", "calls", "reads"), [("free", 2, 1), ("pro", 1, 1)])
