@@ -30,7 +30,7 @@ import copy
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from acmecf.dns.provider import BatchProvider, Change, Zone
@@ -134,36 +134,75 @@ class BatchingProvider:
         return self.provider.zone_for(name)
 
     def present(self, name: str, value: str) -> None:
-        self._submit(Change("present", name, value))
+        self._raise(self._submit([Change("present", name, value)])[0])
 
     def cleanup(self, name: str, value: str) -> None:
-        self._submit(Change("cleanup", name, value))
+        self._raise(self._submit([Change("cleanup", name, value)])[0])
 
-    def _submit(self, change: Change) -> None:
-        """Queue `change` with its zone's others and return once it was applied; raise what
-        the provider said about this change."""
-        zone = self.provider.zone_for(change.name)
+    def present_many(self, records: Sequence[tuple[str, str]]) -> list[AcmecfError | None]:
+        """Every record at once (dns.provider.ManyRecords): they may go in one call."""
+        return self._submit([Change("present", name, value) for name, value in records])
+
+    def cleanup_many(self, records: Sequence[tuple[str, str]]) -> list[AcmecfError | None]:
+        return self._submit([Change("cleanup", name, value) for name, value in records])
+
+    @staticmethod
+    def _raise(outcome: AcmecfError | None) -> None:
+        if outcome is not None:
+            raise outcome
+
+    def _submit(self, changes: list[Change]) -> list[AcmecfError | None]:
+        """Queue `changes` with their zones' others and return once all were applied: what
+        the provider said about each, a copy for this caller (one exception object raised in
+        several threads would share, and garble, one traceback)."""
         caller = threading.get_ident()
-        with self._condition:
-            queue = self._queues.setdefault(zone.id, _ZoneQueue(zone))
-            if change.action == "present":
-                queue.holders[caller] = queue.holders.get(caller, 0) + 1
-            ticket = _Ticket(change, self._clock())
-            queue.pending.append(ticket)
+        outcomes: list[AcmecfError | None] = [None] * len(changes)
+        mine: list[tuple[int, _ZoneQueue, _Ticket]] = []
+        zones: dict[int, Zone] = {}
+        for index, change in enumerate(changes):
             try:
-                while not ticket.done:
-                    wait = self._wait_before_sending(queue, caller)
-                    if wait == 0.0:
-                        self._send(queue)
-                    else:
-                        self._condition.wait(wait)
+                zones[index] = self.provider.zone_for(change.name)
+            except AcmecfError as err:
+                outcomes[index] = err
+        with self._condition:
+            for index, zone in zones.items():
+                change = changes[index]
+                queue = self._queues.setdefault(zone.id, _ZoneQueue(zone))
+                if change.action == "present":
+                    queue.holders[caller] = queue.holders.get(caller, 0) + 1
+                ticket = _Ticket(change, self._clock())
+                queue.pending.append(ticket)
+                mine.append((index, queue, ticket))
+            try:
+                self._wait_for(mine, caller)
             finally:
-                if change.action == "cleanup" or ticket.outcome is not None:
-                    self._release(queue, caller)
-        if ticket.outcome is not None:
-            # Each caller raises its own copy: one exception object raised in several threads
-            # would share (and garble) one traceback.
-            raise copy.copy(ticket.outcome)
+                for _, queue, ticket in mine:
+                    if ticket.change.action == "cleanup" or ticket.outcome is not None:
+                        self._release(queue, caller)
+        for index, _, ticket in mine:
+            if ticket.outcome is not None:
+                problem = copy.copy(ticket.outcome)
+                if not isinstance(problem, AcmecfError):  # a provider's bug, not a refusal
+                    problem = AcmecfError(f"unexpected error from the DNS provider: {problem!r}")
+                outcomes[index] = problem
+        return outcomes
+
+    def _wait_for(self, mine: list[tuple[int, _ZoneQueue, _Ticket]], caller: int) -> None:
+        """Until every ticket is done: send a queue that is ready, else wait for the first to
+        be. Called with the lock held."""
+        while True:
+            waiting = {id(queue): queue for _, queue, ticket in mine if not ticket.done}
+            if not waiting:
+                return
+            waits = [self._wait_before_sending(queue, caller) for queue in waiting.values()]
+            ready = [
+                queue for queue, wait in zip(waiting.values(), waits, strict=True) if wait == 0
+            ]
+            if ready:
+                self._send(ready[0])
+                continue
+            timed = [wait for wait in waits if wait is not None]
+            self._condition.wait(min(timed) if timed else None)
 
     @staticmethod
     def _release(queue: _ZoneQueue, caller: int) -> None:

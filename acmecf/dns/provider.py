@@ -10,7 +10,8 @@ capabilities as separate protocols.
 Both raise an AcmecfError subclass (CloudflareError for Cloudflare) whose message carries the
 remedy. `ZoneFinder` is the optional capability to tell, before anything is created, which
 zone holds a name (and that one does). `BatchProvider` is the optional capability to make many
-changes of one zone in few calls (dns.batching gathers them). Every provider must pass
+changes of one zone in few calls (dns.batching gathers them); `ManyRecords` takes several
+records of one caller at once, so they can share a call. Every provider must pass
 tests/contract/.
 
 Does not: wait for propagation, know ACME, or keep the journal (dns.journaled does).
@@ -46,6 +47,18 @@ class ZoneFinder(Protocol):
     def zone_for(self, name: str) -> Zone:
         """The zone that holds `name`; ZoneNotFoundError when the provider has none."""
         ...
+
+
+@runtime_checkable
+class ManyRecords(Protocol):
+    """Several records at once: `present_many` and `cleanup_many` do what `present` and
+    `cleanup` do to each (same contract), and return each record's outcome in order: None, or
+    the AcmecfError it met. Every record is tried whatever the others' outcomes; neither
+    raises for a refusal."""
+
+    def present_many(self, records: Sequence[tuple[str, str]]) -> list[AcmecfError | None]: ...
+
+    def cleanup_many(self, records: Sequence[tuple[str, str]]) -> list[AcmecfError | None]: ...
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Batched DNS changes through the CLI: certificates that publish together share batch calls,
 a record Cloudflare refuses fails only its certificate, a run killed while its batch is in
-flight leaves nothing the next run does not remove, and one certificate alone is unchanged.
+flight leaves nothing the next run does not remove, and one certificate alone sends its two
+records in one call each way.
 
 The emulator answers with a latency here, as the real API takes a few hundred milliseconds:
 without one, calls never overlap on loopback and nothing would be batched.
@@ -174,14 +175,18 @@ def test_a_run_killed_while_its_batch_is_in_flight_is_cleaned_up_by_the_next(
         assert_valid_live_certificate(acmecf.live(name), [name, f"*.{name}"], pebble_root)
 
 
-def test_one_certificate_alone_makes_the_calls_it_always_did(
+def test_one_certificate_alone_sends_its_records_at_once(
     acmecf: Acmecf, sandbox: Sandbox, pebble_root: Path
 ) -> None:
     result = acmecf.issue("alone.example.com", "*.alone.example.com")
     assert result.code == 0, result.output
     emulator = sandbox.emulator
-    assert emulator.count_requests(BATCH) == 0
-    assert (emulator.count_requests(CREATE), emulator.count_requests(DELETE)) == (2, 2)
+    # Apex and wildcard: two records, created in one call and deleted in one.
+    assert emulator.count_requests(BATCH) == 2
+    assert (emulator.count_requests(CREATE), emulator.count_requests(DELETE)) == (0, 0)
     assert_valid_live_certificate(
         acmecf.live("alone.example.com"), ["alone.example.com", "*.alone.example.com"], pebble_root
     )
+    off = acmecf.issue("off.example.com", "*.off.example.com", ACMECF_DNS_BATCH="off")
+    assert off.code == 0, off.output
+    assert (emulator.count_requests(CREATE), emulator.count_requests(DELETE)) == (2, 2)

@@ -286,3 +286,27 @@ def test_a_bad_batching_option_says_what_is_expected(
 ) -> None:
     with pytest.raises(UsageError, match=message):
         batch_options_from_environment(environment)
+
+
+def test_records_given_together_go_in_one_call() -> None:
+    dns = FakeBatchDns()
+    batching = BatchingProvider(dns)
+    records = [("_acme-challenge.example.com", "one"), ("_acme-challenge.example.com", "two")]
+    assert batching.present_many(records) == [None, None]
+    assert batching.cleanup_many(records) == [None, None]
+    assert [len(call) for call in dns.calls] == [2, 2]
+    assert dns.records == set()
+
+
+def test_records_of_two_zones_given_together_go_in_a_call_each() -> None:
+    dns = FakeBatchDns()
+    dns.refuse = {"two"}
+    batching = BatchingProvider(dns)
+    outcomes = batching.present_many(
+        [("_acme-challenge.example.com", "one"), ("_acme-challenge.example.net", "two")]
+    )
+    assert outcomes[0] is None and isinstance(outcomes[1], CloudflareError)
+    assert sorted(call[0].name for call in dns.calls) == [
+        "_acme-challenge.example.com",
+        "_acme-challenge.example.net",
+    ]
