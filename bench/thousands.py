@@ -440,7 +440,7 @@ def table_rows(
     alone_on.target = None if off_median is None else off_median * SINGLE_TOLERANCE
     alone_on.notes.append(
         f"target = the unbatched median x {SINGLE_TOLERANCE} (noise); a lone certificate's "
-        "changes go at once, on the ordinary endpoints"
+        "two records go at once, in one call to create and one to delete"
     )
     alone_off = Row(
         "4",
