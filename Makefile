@@ -1,31 +1,43 @@
 # The two commands of the README: `make demo` and `make test`. Both work on a fresh machine:
-# they install what they need (Debian's pebble, a virtualenv with acmecf and its test extras).
+# they install what they need (nginx and openssl from Debian, a virtualenv with acmecf and its
+# test extras). `make test` runs against Pebble b1e1ca4 or later: $ACMECF_PEBBLE, a current
+# pebble on PATH, or one scripts/provide_pebble.py builds into the virtualenv (see README,
+# "Development"). `make demo` takes any Pebble, Debian's package included.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# The path of a current Pebble, or a failure that says how to provide one.
+PROVIDE_PEBBLE := $(BIN)/python scripts/provide_pebble.py
 
-.PHONY: demo test lint unit e2e system-deps install clean
+.PHONY: demo test lint unit e2e pebble system-deps install clean
 
 demo: system-deps install
+	@scripts/install-system-deps --with-pebble
 	$(BIN)/acmecf sandbox demo --workdir demo
 
 test: system-deps install lint
-	$(BIN)/python -m pytest
+	pebble="$$($(PROVIDE_PEBBLE))" && ACMECF_PEBBLE="$$pebble" $(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check acmecf tests
+	$(BIN)/ruff check acmecf tests scripts
 	$(BIN)/mypy
+	$(BIN)/mypy scripts/provide_pebble.py
 
 unit: install
 	$(BIN)/python -m pytest tests/unit
 
 e2e: system-deps install
-	$(BIN)/python -m pytest tests/e2e tests/testbed
+	pebble="$$($(PROVIDE_PEBBLE))" && ACMECF_PEBBLE="$$pebble" $(BIN)/python -m pytest tests/e2e tests/testbed
+
+# Prints the Pebble the tests use, building it into the virtualenv when there is none.
+pebble: install
+	@$(PROVIDE_PEBBLE)
 
 # The benchmark of issue 4 (see README, "Benchmarks"): acmecf beside certbot and lego, about
 # 10 minutes. The peers go into their own virtualenvs under bench/.venv-peers.
 .PHONY: bench
 bench: system-deps install
+	@scripts/install-system-deps --with-pebble
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Issue 14: 1,000 certificates in one renew, batching on and off (about 30 minutes; see the

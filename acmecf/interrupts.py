@@ -95,6 +95,12 @@ def _handle(number: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def quiet_from_now_on() -> None:
+    """From now on (the process is exiting), a signal ends it at once with one line."""
+    for number in SIGNALS:
+        signal.signal(number, lambda *_: exit_now("interrupted while exiting"))
+
+
 def reset_for_tests() -> None:
     """Forget earlier signals and callbacks (tests only)."""
     global _signals, _protected

@@ -10,6 +10,9 @@ def main() -> None:
     interrupts.install()
     try:
         from acmecf.cli import main as run
+
+        run()
     except KeyboardInterrupt:
+        # The first signal unwinds with KeyboardInterrupt wherever it lands (the CLI's own
+        # boundary catches it once a command runs); here it is caught wherever that is not.
         interrupts.exit_now("interrupted; the live certificate is unchanged")
-    run()

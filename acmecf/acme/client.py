@@ -120,9 +120,8 @@ class AcmeSession:
             raise translate(err, self.server, "fetching renewal information") from err
         if not isinstance(reply, dict):
             raise AcmeError(f"{self.server} sent renewal information that is not an object")
-        retry_after = response.headers.get("Retry-After", "")
-        wait = float(retry_after) if retry_after.isdigit() else DEFAULT_ARI_RETRY
-        return reply, datetime.timedelta(seconds=wait)
+        wait = retry_after_seconds(response.headers.get("Retry-After", ""))
+        return reply, datetime.timedelta(seconds=DEFAULT_ARI_RETRY if wait is None else wait)
 
     def post(self, url: str, payload: Any, action: str) -> requests.Response:
         """A signed POST (payload None: POST-as-GET, RFC 8555 §6.3)."""
@@ -165,6 +164,25 @@ def read_environment_once(network: client.ClientNetwork, server: str) -> None:
         if bundle:  # what requests would have used instead of its own bundle
             network.verify_ssl = bundle  # type: ignore[assignment]  # a path works too
     session.trust_env = False
+
+
+def retry_after_seconds(value: str, now: datetime.datetime | None = None) -> float | None:
+    """The seconds a Retry-After header asks to wait: delay-seconds or an HTTP-date (RFC 9110
+    §10.2.3); None when it is missing or unreadable."""
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    if not text:
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return max(0.0, (moment - (now or datetime.datetime.now(datetime.UTC))).total_seconds())
 
 
 def jwk(key_pem: bytes, source: str = "the stored account key") -> JWK:

@@ -21,6 +21,7 @@ from typing import Any
 
 import requests
 from acme import client, messages
+from josepy.errors import DeserializationError
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +146,28 @@ class Network(client.ClientNetwork):
     def _check_response(
         cls, response: requests.Response, content_type: str | None = None
     ) -> requests.Response:
+        problem = _conflict_problem(response)
+        if problem is not None:
+            _annotate(problem, response)
+            raise problem
         try:
             return super()._check_response(response, content_type=content_type)
         except messages.Error as error:
             _annotate(error, response)
             raise
+
+
+def _conflict_problem(response: requests.Response) -> messages.Error | None:
+    """A 409 that is an ACME problem (RFC 9773's alreadyReplaced) rather than "this account
+    exists, here is its Location": the library turns every 409 into a ConflictError without
+    its problem type, so it is read here."""
+    if response.status_code != 409 or "Location" in response.headers:
+        return None
+    try:
+        body = response.json()
+        return messages.Error.from_json(body) if isinstance(body, dict) else None
+    except (ValueError, DeserializationError):  # not a problem document
+        return None
 
 
 def _annotate(error: messages.Error, response: requests.Response) -> None:

@@ -8,15 +8,19 @@ authorization the CA invalidated because it did not find the record raises Valid
 
 from __future__ import annotations
 
+import datetime
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from acme import challenges, messages
 from josepy.json_util import field as jose_field
 
+from acmecf.acme import persist
 from acmecf.acme.client import FIRST_POLL, AcmeSession
+from acmecf.acme.persist import PersistChallenge
 from acmecf.acme.problems import translate
-from acmecf.errors import AcmeError, UsageError, ValidationFailed
+from acmecf.errors import AcmeError, AlreadyReplaced, UsageError, ValidationFailed
 from acmecf.pki.requests import csr_names
 
 log = logging.getLogger(__name__)
@@ -53,30 +57,53 @@ def check_profile(session: AcmeSession, profile: str) -> None:
         )
 
 
+def choose_profile(
+    session: AcmeSession, profile: str | None, preferred_profile: str | None
+) -> str | None:
+    """The profile to order: `profile` (UsageError when the CA does not offer it), else
+    `preferred_profile` when the CA offers it, else None (the CA's default; with a notice when
+    a preferred profile was not offered)."""
+    if profile:
+        check_profile(session, profile)
+        return profile
+    if preferred_profile:
+        offered = session.profiles
+        if preferred_profile in offered:
+            return preferred_profile
+        log.warning(
+            "the CA at %s offers no profile %r (%s): ordering its default profile",
+            session.server,
+            preferred_profile,
+            f"it offers {', '.join(sorted(offered))}" if offered else "it offers none",
+        )
+    return None
+
+
 def new_order(
     session: AcmeSession,
     csr_pem: bytes,
     *,
     replaces: str | None = None,
     profile: str | None = None,
+    preferred_profile: str | None = None,
 ) -> messages.OrderResource:
-    """Create an order for every name in the CSR, with the ACME profile `profile` if given
-    (UsageError when the CA does not offer it).
+    """Create an order for every name in the CSR, with the ACME profile `choose_profile`
+    picks.
 
     `replaces` names the certificate this one renews (RFC 9773 §5), so the CA can link them
     (and exempt the renewal from its rate limits); a CA that refuses it gets the order again
-    without it.
+    without it, except when it says another order already replaced that certificate: then
+    AlreadyReplaced (ordering again would make a duplicate).
     """
-    if profile:
-        check_profile(session, profile)
+    profile = choose_profile(session, profile, preferred_profile)
     if replaces and session.renewal_info_url:
         try:
             return _new_order_replacing(session, csr_pem, replaces, profile)
         except AcmeError as err:
             if err.problem == "alreadyReplaced":
-                raise AcmeError(
-                    f"{err}: another machine (or run) already renewed this certificate; run "
-                    "`acmecf list` to see the live one, or `acmecf renew --force` to order anew",
+                raise AlreadyReplaced(
+                    f"the CA says another order already replaced this certificate ({err}): "
+                    "another machine, or an earlier run, with this account renewed it",
                     problem=err.problem,
                 ) from err
             log.info("the CA did not accept `replaces` (%s); ordering without it", err)
@@ -251,12 +278,33 @@ class Orders:
         return self.session.renewal_info_url
 
     def new_order(
-        self, csr_pem: bytes, *, replaces: str | None, profile: str | None
+        self,
+        csr_pem: bytes,
+        *,
+        replaces: str | None,
+        profile: str | None,
+        preferred_profile: str | None = None,
     ) -> messages.OrderResource:
-        return new_order(self.session, csr_pem, replaces=replaces, profile=profile)
+        return new_order(
+            self.session,
+            csr_pem,
+            replaces=replaces,
+            profile=profile,
+            preferred_profile=preferred_profile,
+        )
+
+    def profile_of(self, order: messages.OrderResource) -> str | None:
+        """The profile the CA put the order under (its default, when none was asked for)."""
+        return order.body.profile or None
 
     def pending_challenges(self, order: messages.OrderResource) -> list[DnsChallenge]:
         return pending_challenges(self.session, order)
+
+    def persist_challenges(self, order: messages.OrderResource) -> list[PersistChallenge]:
+        return persist.challenges_of(self.session, order)
+
+    def answer_persist(self, challenge: PersistChallenge) -> None:
+        persist.answer(self.session, challenge)
 
     def answer(self, challenge: DnsChallenge) -> None:
         answer(self.session, challenge)
@@ -273,3 +321,6 @@ class Orders:
         preferred_chain: str | None,
     ) -> str:
         return finalize(self.session, order, csr_pem, deadline, preferred_chain=preferred_chain)
+
+    def renewal_info(self, ari_id: str) -> tuple[dict[str, Any], datetime.timedelta]:
+        return self.session.renewal_info(ari_id)

@@ -24,9 +24,17 @@ HINTS = {
 }
 
 
+ERROR_PREFIX = "urn:ietf:params:acme:error:"
+
+
 def problem_type(error: messages.Error) -> str:
-    """The problem type without its URN prefix ("badNonce"), or "" when there is none."""
-    return error.code or ""
+    """The problem type without its URN prefix ("badNonce"), or "" when there is none. Types
+    newer than the acme library (RFC 9773's alreadyReplaced, invalidProfile) count too: the
+    library's `code` knows only the ones it lists."""
+    if error.code:
+        return str(error.code)
+    typ = str(error.typ or "")
+    return typ[len(ERROR_PREFIX) :] if typ.startswith(ERROR_PREFIX) else ""
 
 
 def translate(err: Exception, server: str, action: str) -> AcmeError:

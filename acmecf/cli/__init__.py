@@ -1,17 +1,19 @@
 """The acmecf command line. `cli` is the click group, `main` the console entry point.
 
-Importing this package registers every command; each command module imports what it needs
-lazily, inside its commands.
+Commands are registered by their modules, which the group imports only when their command
+runs (cli.base.COMMANDS says which module holds which command); `load_all` imports every one,
+for tools that walk the whole tree (completion, the man page, tests).
 """
 
-import acmecf.cli.certbot  # noqa: F401  (registers import-certbot)
-from acmecf.cli import (  # noqa: F401  (registers the commands)
-    accounts,
-    certificates,
-    inventory,
-    origin,
-    sandbox,
-)
-from acmecf.cli.base import cli, main
+from acmecf.cli.base import COMMANDS, cli, main
 
-__all__ = ["cli", "main"]
+
+def load_all() -> None:
+    """Import every command module, so `cli.commands` holds every command."""
+    import importlib
+
+    for module in sorted({module for module, _ in COMMANDS.values()}):
+        importlib.import_module(f"acmecf.cli.{module}")
+
+
+__all__ = ["cli", "load_all", "main"]

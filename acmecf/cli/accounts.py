@@ -79,7 +79,7 @@ def account_register(**kwargs: Any) -> None:
       acmecf account register --agree-tos --server https://acme.zerossl.com/v2/DV90 \\
           --eab-kid KID --eab-hmac-key-file /root/zerossl-hmac
     """
-    run_command(_register, kwargs, _account_options)
+    run_command(_register, kwargs, _account_options, logged=True)
 
 
 def _register(options: AccountOptions) -> None:
@@ -124,7 +124,7 @@ def account_update(**kwargs: Any) -> None:
     Example:
       acmecf account update --email new-ops@example.com
     """
-    run_command(_update, kwargs, _account_options)
+    run_command(_update, kwargs, _account_options, logged=True)
 
 
 def _update(options: AccountOptions) -> None:
@@ -149,7 +149,7 @@ def account_deactivate(**kwargs: Any) -> None:
     Example:
       acmecf account deactivate --staging --yes
     """
-    run_command(_deactivate, kwargs, _account_options)
+    run_command(_deactivate, kwargs, _account_options, logged=True)
 
 
 def _deactivate(options: AccountOptions) -> None:
@@ -180,7 +180,7 @@ def account_rollover_key(**kwargs: Any) -> None:
     Example:
       acmecf account rollover-key
     """
-    run_command(_rollover, kwargs, _account_options)
+    run_command(_rollover, kwargs, _account_options, logged=True)
 
 
 def _rollover(options: AccountOptions) -> None:
@@ -237,7 +237,10 @@ class RevokeOptions:
 def revoke(**kwargs: Any) -> None:
     """Revoke a certificate at its CA; then offer to delete it (--delete for scripts).
 
-    A revoked certificate that is kept is renewed by the next `acmecf renew`.
+    A certificate from Cloudflare's Origin CA is revoked through the Cloudflare API (the
+    token needs Zone > SSL and Certificates > Edit; --reason and --key-path do not apply).
+    Cloudflare's edge then refuses it at once: serve its replacement first. A revoked
+    certificate that is kept is renewed by the next `acmecf renew`.
 
     \b
     Examples:
@@ -251,6 +254,7 @@ def revoke(**kwargs: Any) -> None:
         lambda common, kw: RevokeOptions(
             common, kw["cert_name"], kw["reason"], kw["key_path"], kw["delete"], kw["ca_bundle"]
         ),
+        logged=True,
     )
 
 
@@ -263,18 +267,22 @@ def _revoke(options: RevokeOptions) -> None:
     from acmecf.errors import UsageError
     from acmecf.lifecycle.renew import with_environment
     from acmecf.lifecycle.services import RunOptions, Services
+    from acmecf.settings.table import ISSUER_ORIGIN_CA
     from acmecf.storage.model import StoredCertificate
 
     store = options.common.store()
     name = options.cert_name
     stored = store.load(name)
-    settings = with_environment(stored, Services(store, os.environ, RunOptions())).settings
+    services = Services(store, os.environ, RunOptions())
+    settings = with_environment(stored, services).settings
     ca_bundle = options.ca_bundle or settings.ca_bundle
     live = store.live(name)
     if live is None:
         raise UsageError(f"{name} has no live certificate to revoke")
     reason = REVOCATION_REASONS[options.reason]
-    if options.key_path is not None:
+    if settings.issuer == ISSUER_ORIGIN_CA:
+        _revoke_origin_ca(options, stored, live.material.cert, services)
+    elif options.key_path is not None:
         try:
             key_bytes = options.key_path.read_bytes()
         except OSError as err:
@@ -301,7 +309,8 @@ def _revoke(options: RevokeOptions) -> None:
         )
         store.save(StoredCertificate(current.settings, state))
     if not options.common.quiet:
-        say(f"revoked {name} ({options.reason})")
+        origin_ca = settings.issuer == ISSUER_ORIGIN_CA
+        say(f"revoked {name} ({'at Cloudflare' if origin_ca else options.reason})")
     delete = options.delete
     if not delete and _interactive():
         delete = ask(f"Delete {name} and all its files?")
@@ -315,6 +324,25 @@ def _revoke(options: RevokeOptions) -> None:
             f"kept {name}: the next `acmecf renew` replaces it "
             f"(or `acmecf delete --cert-name {name} --yes`)"
         )
+
+
+def _revoke_origin_ca(options: RevokeOptions, stored: Any, cert_pem: bytes, services: Any) -> None:
+    """Revoke a Cloudflare Origin CA certificate through the API, by the id Cloudflare gave it
+    (kept in the state; for one issued before acmecf kept it, its serial number)."""
+    from acmecf.cloudflare.origin_ca import CloudflareOriginCA
+    from acmecf.errors import UsageError
+    from acmecf.pki.chain import load_certificate
+
+    if options.key_path is not None:
+        raise UsageError(
+            f"{options.cert_name} is from Cloudflare's Origin CA, revoked through the Cloudflare "
+            "API: leave out --key-path"
+        )
+    serial = stored.state.serial or str(
+        load_certificate(cert_pem, f"the live certificate of {options.cert_name}").serial_number
+    )
+    api = services.cloudflare(stored.settings.credentials_file)
+    CloudflareOriginCA(api).revoke(serial)
 
 
 def _interactive() -> bool:

@@ -38,6 +38,7 @@ Exit codes:
 """
 
 log = logging.getLogger("acmecf")
+OUTPUT_LOGGER = "acmecf.output"  # cli.logs.OUTPUT_LOGGER: printed lines, for the run log only
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,31 @@ class Common:
     verbose: bool = False
     quiet: bool = False
     debug: bool = False
+    store_url: str | None = None  # --store: etcd://HOST:PORT[,...]/PREFIX, or "files"
+    store_key_file: str | None = None  # --store-key-file: the fleet key
 
     def store(self) -> Any:
-        """The FileStore of the configuration directory (checked when first used)."""
+        """The store the configuration chooses (settings.store): the FileStore of the
+        configuration directory, or a FleetStore over etcd (checked when first used)."""
+        from acmecf.storage.selection import open_store
+
+        return open_store(self.config_dir, self.store_settings())
+
+    def store_settings(self) -> Any:
+        """The StoreSettings of --store, the environment and [store] in acmecf.toml."""
+        from acmecf.settings import config_file
+        from acmecf.settings.store import store_settings
         from acmecf.storage.files import FileStore
 
-        return FileStore(self.config_dir)
+        config = config_file.load(FileStore(self.config_dir))
+        return store_settings(
+            url=self.store_url,
+            key_file=self.store_key_file,
+            environment=os.environ,
+            section=config.section("store"),
+            config_path=config.path,
+            config_dir=self.config_dir,
+        )
 
 
 def common_options(function: F) -> F:
@@ -66,12 +86,42 @@ def common_options(function: F) -> F:
             help="Where accounts and certificates live. Default: /etc/acmecf for root, "
             "~/.config/acmecf otherwise. Env: ACMECF_CONFIG_DIR.",
         ),
+        click.option(
+            "--store",
+            "store_url",
+            metavar="URL",
+            help="Where certificates live: etcd://HOST:PORT[,HOST:PORT...]/PREFIX for a fleet "
+            "of origins sharing them (etcd TLS and auth: [store] in acmecf.toml), or files "
+            "(the configuration directory). Default: [store] url in acmecf.toml, else files. "
+            "Env: ACMECF_STORE.",
+        ),
+        click.option(
+            "--store-key-file",
+            metavar="FILE",
+            help="The fleet key encrypting private keys in an etcd store: 32 random bytes "
+            "(head -c 32 /dev/urandom), the same on every origin. Env: ACMECF_STORE_KEY_FILE.",
+        ),
         click.option("-v", "--verbose", is_flag=True, help="Say more about each step."),
         click.option("-q", "--quiet", is_flag=True, help="Print only errors and warnings."),
         click.option(
             "--debug",
             is_flag=True,
             help="Show API details (credentials and keys masked) and a traceback on errors.",
+        ),
+        click.option(
+            "--log-file",
+            envvar="ACMECF_LOG_FILE",
+            metavar="FILE",
+            help="Append this run's log to FILE instead of a new file in <config-dir>/logs/ "
+            "(/var/log/acmecf for root). Env: ACMECF_LOG_FILE.",
+        ),
+        click.option(
+            "--log-format",
+            envvar="ACMECF_LOG_FORMAT",
+            type=click.Choice(["text", "json"]),
+            help="The run log's format: text, or one JSON object a line for log shippers "
+            "(default: [run] log_format of acmecf.toml, else text). The console is unchanged. "
+            "Env: ACMECF_LOG_FORMAT.",
         ),
     ]
     for option in reversed(options):
@@ -99,6 +149,8 @@ def common_from(kwargs: Mapping[str, Any]) -> Common:
         verbose=bool(kwargs.get("verbose")),
         quiet=bool(kwargs.get("quiet")),
         debug=bool(kwargs.get("debug")),
+        store_url=kwargs.get("store_url"),
+        store_key_file=kwargs.get("store_key_file"),
     )
 
 
@@ -110,7 +162,129 @@ def options_from(cls: type[T], kwargs: Mapping[str, Any], **values: Any) -> T:
     return cls(**chosen, **values)
 
 
+# Every command: the module that defines it (imported only when the command runs) and the
+# first sentence of its help, which `acmecf --help` shows, so the overview needs no command
+# module at all. A unit test keeps each sentence equal to the command's own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "account": (
+        "accounts",
+        "Your ACME account at a CA: register, show, update, deactivate, roll its key over.",
+    ),
+    "apache-config": (
+        "webserver",
+        "Print Apache virtual hosts for NAME: a first, catch-all virtual host that denies "
+        "unknown host names, and the site.",
+    ),
+    "certificates": (
+        "inventory",
+        "List the certificates acmecf manages, with profile, lifetime, expiry and next renewal.",
+    ),
+    "cloudflare": (
+        "origin",
+        "Zone settings that decide how Cloudflare talks to the origin.",
+    ),
+    "completion": (
+        "install",
+        "Print the completion script of SHELL (bash, zsh or fish) for acmecf's commands, "
+        "options and values.",
+    ),
+    "delete": (
+        "inventory",
+        "Delete a certificate: its live files, every old version and its renewal settings.",
+    ),
+    "import-certbot": (
+        "certbot",
+        "Take over the certificates certbot renews with the dns-cloudflare plugin.",
+    ),
+    "issue": (
+        "certificates",
+        "Obtain a certificate and write it under <config-dir>/live/<cert-name>/.",
+    ),
+    "list": (
+        "inventory",
+        "List the certificates acmecf manages, with profile, lifetime, expiry and next renewal.",
+    ),
+    "man-page": (
+        "install",
+        "Print acmecf's manual page (roff), made from the help of every command.",
+    ),
+    "nginx-config": (
+        "webserver",
+        "Print nginx server blocks for NAME: the site, and a default server that refuses "
+        "unknown host names.",
+    ),
+    "origin": (
+        "origin",
+        "Look at the origin server directly, as Cloudflare's edge meets it.",
+    ),
+    "persist": (
+        "persist",
+        "dns-persist-01: one TXT record per name, published once, instead of one per order.",
+    ),
+    "reconfigure": (
+        "reconfigure",
+        "Change a certificate's stored settings, without ordering anything.",
+    ),
+    "renew": (
+        "certificates",
+        "Renew every certificate that is due, and leave the others alone.",
+    ),
+    "revoke": (
+        "accounts",
+        "Revoke a certificate at its CA; then offer to delete it (--delete for scripts).",
+    ),
+    "sandbox": (
+        "sandbox",
+        "A local test bed: Pebble (a test ACME CA) and a Cloudflare API emulator.",
+    ),
+    "store": (
+        "fleet",
+        "Move this origin's certificates into a shared etcd store, or out of it.",
+    ),
+    "sync": (
+        "fleet",
+        "Write the fleet's live version of every certificate into this origin's live/ files.",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """The `acmecf` group: a command's module is imported only when that command runs (so
+    `acmecf renew` loads only what renew needs), and `--help` lists them from COMMANDS."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            import importlib
+
+            importlib.import_module(f"acmecf.cli.{COMMANDS[name][0]}")
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = sorted(COMMANDS)
+        limit = formatter.width - 6 - max(len(name) for name in names)  # as click computes it
+        rows = [(name, _shorten(COMMANDS[name][1], limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _shorten(text: str, limit: int) -> str:
+    """`text` cut at a word to fit `limit` characters with "...", as click shortens help."""
+    if len(text) <= limit:
+        return text
+    words, line = text.split(), ""
+    for word in words:
+        candidate = f"{line} {word}".strip()
+        if len(candidate) + 3 > limit:
+            break
+        line = candidate
+    return f"{line}..."
+
+
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES,
 )
@@ -133,13 +307,29 @@ def run_command(
     command: Callable[[T], None],
     kwargs: Mapping[str, Any],
     build: Callable[[Common, Mapping[str, Any]], T],
+    *,
+    logged: bool = False,
 ) -> None:
     """The error boundary: build the command's typed options, run it, and turn every failure
-    into one line and an exit code."""
+    into one line and an exit code. A `logged` command changes something every time it runs,
+    so its run log starts as soon as its options are checked (`renew` starts its own only when
+    something is due: cli.logs)."""
     debug = bool(kwargs.get("debug"))
-    setup_logging(debug=debug, verbose=bool(kwargs.get("verbose")), quiet=bool(kwargs.get("quiet")))
+    setup_logging(
+        debug=debug,
+        verbose=bool(kwargs.get("verbose")),
+        quiet=bool(kwargs.get("quiet")),
+        log_file=kwargs.get("log_file"),
+        log_format=kwargs.get("log_format"),
+    )
     try:
-        command(build(common_from(kwargs), kwargs))
+        common = common_from(kwargs)
+        options = build(common, kwargs)
+        if logged:
+            from acmecf.cli.logs import start_run_log
+
+            start_run_log(common.store())
+        command(options)
     except AcmecfError as err:
         if interrupts.interrupted():
             fail(interrupted_message(), 130, debug)
@@ -185,17 +375,25 @@ def one_line(text: str) -> str:
 def fail(message: str, code: int, debug: bool) -> NoReturn:
     from acmecf.redaction import redact
 
+    trace = traceback.format_exc()
     if debug:
-        click.echo(redact(traceback.format_exc()), err=True)
-    click.echo(f"acmecf: error: {one_line(redact(message))}", err=True)
+        click.echo(redact(trace), err=True)
+    line = f"acmecf: error: {one_line(redact(message))}"
+    if sys.exc_info()[0] is not None:
+        logging.getLogger("acmecf.run").debug("the error's traceback:\n%s", trace)
+    logging.getLogger(OUTPUT_LOGGER).error("%s (exit status %d)", line, code)
+    click.echo(line, err=True)
     sys.exit(code)
 
 
 def say(text: str, *, err: bool = False) -> None:
-    """Print one line (redacted): results to stdout, problems to stderr."""
+    """Print one line (redacted): results to stdout, problems to stderr. The run log gets it
+    too."""
     from acmecf.redaction import redact
 
-    click.echo(redact(text), err=err)
+    line = redact(text)
+    logging.getLogger(OUTPUT_LOGGER).info("%s", line)
+    click.echo(line, err=err)
 
 
 class _Formatter(logging.Formatter):
@@ -217,13 +415,28 @@ class _Formatter(logging.Formatter):
         return text
 
 
-def setup_logging(*, debug: bool, verbose: bool, quiet: bool) -> None:
+def setup_logging(
+    *,
+    debug: bool,
+    verbose: bool,
+    quiet: bool,
+    log_file: str | None = None,
+    log_format: str | None = None,
+) -> None:
     """Log to stderr through the redacting filter: every logger's records (the SDK's, httpx's
-    and the acme library's too) have credentials, key blocks and credential headers masked."""
+    and the acme library's too) have credentials, key blocks and credential headers masked.
+    The run log (cli.logs) gets every record at debug level, whatever the console shows."""
+    from acmecf.cli.logs import RUN_LOGGER, Threshold, install
     from acmecf.redaction import RedactingFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
+    level = logging.DEBUG if (debug or verbose) else logging.WARNING if quiet else logging.INFO
+    handler.addFilter(
+        Threshold(
+            level, logging.DEBUG if debug else logging.WARNING, excluded=(OUTPUT_LOGGER, RUN_LOGGER)
+        )
+    )
     if debug:
         handler.setFormatter(
             _Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", plain=False)
@@ -232,9 +445,9 @@ def setup_logging(*, debug: bool, verbose: bool, quiet: bool) -> None:
         handler.setFormatter(_Formatter("%(message)s", plain=True))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    level = logging.DEBUG if (debug or verbose) else logging.WARNING if quiet else logging.INFO
-    logging.getLogger("acmecf").setLevel(level)
+    root.setLevel(logging.DEBUG)
+    logging.getLogger("acmecf").setLevel(logging.NOTSET)
+    install(log_file=log_file, log_format=log_format)
 
 
 def main() -> None:
@@ -243,16 +456,25 @@ def main() -> None:
     interrupts.install()
     try:
         result = cli.main(prog_name="acmecf", standalone_mode=False)
+    except SystemExit as done:  # the error boundary has printed its line
+        _exit(done.code if isinstance(done.code, int) else 1)
     except KeyboardInterrupt:
         click.echo(f"acmecf: error: {interrupted_message()}", err=True)
-        sys.exit(130)
+        _exit(130)
     except click.exceptions.Abort:
         click.echo("acmecf: error: aborted; nothing was changed", err=True)
-        sys.exit(1)
+        _exit(1)
     except click.ClickException as err:
         context = getattr(err, "ctx", None)
         where = f" (see `{context.command_path} --help`)" if context is not None else ""
         message = one_line(err.format_message())
         click.echo(f"acmecf: error: {message[:1].lower()}{message[1:]}{where}", err=True)
-        sys.exit(err.exit_code)
-    sys.exit(result if isinstance(result, int) else 0)
+        _exit(err.exit_code)
+    _exit(result if isinstance(result, int) else 0)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with `code`; a signal from here on (the interpreter shutting down) still ends in
+    one line and status 130, never a traceback."""
+    interrupts.quiet_from_now_on()
+    sys.exit(code)

@@ -97,7 +97,7 @@ COMMAND = CommandType()
 
 
 def _stored_option(setting: Any) -> Callable[[F], F]:
-    from acmecf.settings.table import Choice, Command, Flag, Port, Seconds, Strings
+    from acmecf.settings.table import Choice, Command, Count, Days, Flag, Port, Seconds, Strings
 
     kind = setting.kind
     item = kind.item if isinstance(kind, Strings) else kind
@@ -118,11 +118,20 @@ def _stored_option(setting: Any) -> Callable[[F], F]:
         options["type"] = click.Choice(kind.choices)
         options["default"] = setting.default
         options["show_default"] = True
+    elif isinstance(kind, Count):
+        options["type"] = click.IntRange(kind.minimum, kind.maximum)
+        options["metavar"] = kind.metavar
+        options["default"] = setting.default
+        options["show_default"] = True
+    elif isinstance(kind, Days):
+        options["type"] = click.Choice(kind.choices)
+        options["default"] = str(setting.default)
+        options["show_default"] = True
     elif isinstance(kind, Port):
         options["type"] = click.IntRange(1, 65535)
         options["metavar"] = "PORT"
     elif isinstance(kind, Seconds):
-        options["type"] = DURATION
+        options["type"] = DURATION_OR_ZERO if kind.allow_zero else DURATION
         options["metavar"] = "DURATION"
         options["default"] = setting.default
         options["show_default"] = _duration_text(setting.default)
@@ -130,7 +139,7 @@ def _stored_option(setting: Any) -> Callable[[F], F]:
         options["metavar"] = kind.metavar
     if setting.name == "ca_bundle":
         options["type"] = PEM_FILE
-    elif setting.name == "credentials_file":
+    elif setting.name in ("credentials_file", "pkcs12_password_file"):
         options["type"] = click.Path(dir_okay=False, resolve_path=True)
     return click.option(*declarations, **options)
 
@@ -141,6 +150,8 @@ def _env_help(setting: Any) -> str:
 
 
 def _duration_text(seconds: float) -> str:
+    if seconds == 0:
+        return "0s"
     if seconds % 3600 == 0:
         return f"{seconds / 3600:g}h"
     if seconds % 60 == 0:
@@ -158,20 +169,39 @@ def stored_setting_options(function: F) -> F:
     return function
 
 
-def given_settings(ctx: click.Context, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The stored settings given on the command line or through their environment variable,
-    checked against the settings table; UsageError naming the flag otherwise."""
+def setting_options(*names: str) -> Callable[[F], F]:
+    """Some stored settings' `acmecf issue` options, for another command that needs them (the
+    same flags, environment variables and checks)."""
+    from acmecf.settings.table import BY_NAME
+
+    def decorate(function: F) -> F:
+        for name in reversed(names):
+            function = _stored_option(BY_NAME[name])(function)
+        return function
+
+    return decorate
+
+
+def given_settings(
+    ctx: click.Context, kwargs: Mapping[str, Any], *, environment: bool = True
+) -> dict[str, Any]:
+    """The stored settings given on the command line or (with `environment`) through their
+    environment variable, checked against the settings table; UsageError naming the flag
+    otherwise."""
     from click.core import ParameterSource
 
     from acmecf.errors import UsageError
     from acmecf.settings.table import SETTINGS, Strings
 
+    sources = {ParameterSource.COMMANDLINE}
+    if environment:
+        sources.add(ParameterSource.ENVIRONMENT)
     given: dict[str, Any] = {}
     for setting in SETTINGS:
         if setting.flag is None:
             continue
         source = ctx.get_parameter_source(setting.name)
-        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+        if source not in sources:
             continue
         value = kwargs[setting.name]
         flag = setting.flag.split("/")[0]
@@ -179,7 +209,7 @@ def given_settings(ctx: click.Context, kwargs: Mapping[str, Any]) -> dict[str, A
             if isinstance(setting.kind, Strings):
                 value = tuple(setting.kind.item.parse(str(v)) for v in value)
             elif value is not None and not isinstance(value, bool | int | float):
-                value = setting.kind.parse(str(value))
+                value = setting.kind.parse_text(str(value))
         except ValueError as err:
             raise UsageError(f"invalid {flag}: {err}") from err
         given[setting.name] = value
@@ -199,17 +229,19 @@ def run_options(*, dry_run: str, parallel: str) -> Callable[[F], F]:
                 "--hook-timeout",
                 type=DURATION,
                 default="5m",
-                show_default=True,
+                show_default="5m, or [run] hook_timeout of acmecf.toml",
+                envvar="ACMECF_HOOK_TIMEOUT",
                 metavar="DURATION",
-                help="Stop a hook that runs longer.",
+                help="Stop a hook that runs longer. Env: ACMECF_HOOK_TIMEOUT.",
             ),
             click.option(
                 "--parallel",
                 type=click.IntRange(1, 256),
                 default=DEFAULT_PARALLEL,
-                show_default=True,
+                show_default=f"{DEFAULT_PARALLEL}, or [run] parallel of acmecf.toml",
+                envvar="ACMECF_PARALLEL",
                 metavar="N",
-                help=parallel,
+                help=parallel + " Env: ACMECF_PARALLEL.",
             ),
         ]
         for option in reversed(options):
@@ -220,16 +252,41 @@ def run_options(*, dry_run: str, parallel: str) -> Callable[[F], F]:
 
 
 def run_options_from(kwargs: Mapping[str, Any], **extra: Any) -> Any:
-    """The RunOptions those shared options describe."""
+    """The RunOptions those shared options describe: a flag or its variable, else [run] of
+    the global file (settings.run), else the built-in default."""
     from acmecf.lifecycle.services import RunOptions
 
+    hook_timeout = float(kwargs["hook_timeout"])
+    parallel = int(kwargs["parallel"])
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and not (_given(ctx, "hook_timeout") and _given(ctx, "parallel")):
+        defaults = _run_defaults(kwargs)
+        if not _given(ctx, "hook_timeout"):
+            hook_timeout = defaults.hook_timeout
+        if not _given(ctx, "parallel"):
+            parallel = defaults.parallel
     return RunOptions(
         dry_run=bool(kwargs["dry_run"]),
         run_deploy_hooks=bool(kwargs["run_deploy_hooks"]),
-        hook_timeout=float(kwargs["hook_timeout"]),
-        parallel=int(kwargs["parallel"]),
+        hook_timeout=hook_timeout,
+        parallel=parallel,
         **extra,
     )
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    from click.core import ParameterSource
+
+    source = ctx.get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def _run_defaults(kwargs: Mapping[str, Any]) -> Any:
+    from acmecf.cli.base import common_from
+    from acmecf.settings import config_file
+    from acmecf.settings.run import run_defaults
+
+    return run_defaults(config_file.load(common_from(kwargs).store()))
 
 
 def server_options(function: F) -> F:

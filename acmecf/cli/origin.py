@@ -1,5 +1,5 @@
-"""Commands that lock the origin down: origin check, cloudflare ssl-mode, cloudflare
-origin-pulls, nginx-config and apache-config."""
+"""Commands that lock the origin down: origin check, cloudflare ssl-mode and cloudflare
+origin-pulls (the web server configuration they lead to: cli/webserver.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from acmecf.cli.base import EXIT_CODES, Common, cli, common_options, run_command, say
-from acmecf.cli.options import CERT_NAME, credentials_option
+from acmecf.cli.options import credentials_option
 
 if TYPE_CHECKING:
     from acmecf.cloudflare.api import CloudflareApi
@@ -44,7 +44,7 @@ class OriginOptions:
         return self.common.quiet
 
 
-def _origin_options(common: Common, kwargs: Mapping[str, Any]) -> OriginOptions:
+def origin_options(common: Common, kwargs: Mapping[str, Any]) -> OriginOptions:
     return OriginOptions(common, dict(kwargs))
 
 
@@ -141,7 +141,7 @@ def origin_check(**kwargs: Any) -> None:
       acmecf origin check www.example.com --origin 203.0.113.7
       acmecf origin check www.example.com --origin 10.0.0.5:8443 --json
     """
-    run_command(_origin_check, kwargs, _origin_options)
+    run_command(_origin_check, kwargs, origin_options)
 
 
 def _origin_check(options: OriginOptions) -> None:
@@ -242,7 +242,7 @@ def ssl_mode(**kwargs: Any) -> None:
       acmecf cloudflare ssl-mode --zone example.com
       acmecf cloudflare ssl-mode --zone example.com strict
     """
-    run_command(_ssl_mode, kwargs, _origin_options)
+    run_command(_ssl_mode, kwargs, origin_options)
 
 
 def _ssl_mode(options: OriginOptions) -> None:
@@ -339,7 +339,7 @@ def origin_pulls(**kwargs: Any) -> None:
       acmecf cloudflare origin-pulls --zone example.com enable --hostname www.example.com
       acmecf cloudflare origin-pulls --zone example.com status
     """
-    run_command(_origin_pulls, kwargs, _origin_options)
+    run_command(_origin_pulls, kwargs, origin_options)
 
 
 def _origin_pulls(options: OriginOptions) -> None:
@@ -348,7 +348,7 @@ def _origin_pulls(options: OriginOptions) -> None:
     from acmecf.cloudflare.origin_pulls import CloudflareOriginPulls
     from acmecf.cloudflare.zone_settings import CloudflareZoneSettings
     from acmecf.errors import UsageError
-    from acmecf.origin.pulls import disable, enable
+    from acmecf.origin.pulls import disable, enable, others_on
     from acmecf.storage.origin_pulls import OriginPullFiles, OriginPullState
 
     api = _api(options)
@@ -384,13 +384,16 @@ def _origin_pulls(options: OriginOptions) -> None:
         files.save(state)
     if options.quiet:
         return
+    also = others_on(state, hostnames=hostnames)
     if options["action"] == "disable":
-        what = ", ".join(hostnames) if hostnames else label
+        what = ", ".join(hostnames) if hostnames else f"{label} (zone level)"
         click.echo(f"Origin pulls off for {what}.")
         click.echo(
             "  The web server must not demand a client certificate now (remove "
             "ssl_verify_client / SSLVerifyClient), or requests fail with 400."
         )
+        for text in also:
+            click.echo(f"  Unchanged: {text}.")
         return
     names = hostnames or [label]
     ca_file = files.ca_file_for(state, names[0])
@@ -400,6 +403,10 @@ def _origin_pulls(options: OriginOptions) -> None:
         else ("Cloudflare's shared client certificate")
     )
     click.echo(f"Origin pulls on for {', '.join(names)}: Cloudflare presents {kind}.")
+    if state.mode_for(names[0]) == "own-ca":
+        click.echo("  Cloudflare reports the client certificate active (deployed).")
+    for text in also:
+        click.echo(f"  Unchanged: {text}.")
     click.echo(f"  The web server must trust: {ca_file}")
     if state.mode_for(names[0]) == "shared":
         click.echo(
@@ -457,121 +464,3 @@ def _origin_pulls_status(
             click.echo(
                 f"  client certificate valid until {not_after:%Y-%m-%d} (acmecf renew renews it)"
             )
-
-
-# --- acmecf nginx-config / apache-config ------------------------------------------------------
-
-
-def _site_options(function: Any) -> Any:
-    options = [
-        click.argument("name"),
-        click.option(
-            "--cert-name", type=CERT_NAME, help="Use this certificate. Default: the one for NAME."
-        ),
-        click.option(
-            "--listen",
-            default="443",
-            show_default=True,
-            metavar="PORT|ADDRESS:PORT",
-            help="Where the server listens.",
-        ),
-        click.option(
-            "--proxy-pass", metavar="URL", help="Your application, e.g. http://127.0.0.1:8080."
-        ),
-        click.option(
-            "--root",
-            type=click.Path(path_type=Path),
-            default=Path("/var/www/html"),
-            show_default=True,
-            help="Document root when there is no --proxy-pass.",
-        ),
-        click.option(
-            "--client-ca",
-            metavar="PEM",
-            type=click.Path(dir_okay=False, resolve_path=True, path_type=Path),
-            help="Demand client certificates from this CA. Default: the origin-pull CA when "
-            "origin pulls are on for NAME (acmecf cloudflare origin-pulls enable).",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-@cli.command("nginx-config", epilog=EXIT_CODES)
-@_site_options
-@common_options
-def nginx_config(**kwargs: Any) -> None:
-    """Print nginx server blocks for NAME: the site, and a default server that refuses unknown
-    host names.
-
-    The site uses fullchain.pem and privkey.pem of the certificate acmecf holds for NAME, TLS
-    1.2 and 1.3, and, when origin pulls are on for NAME's zone, the origin-pull CA with
-    ssl_verify_client on. The default_server rejects the TLS handshake of unknown names and
-    answers `return 444` to unknown Host headers. Annotated copies: examples/nginx/.
-
-    \b
-    Examples:
-      acmecf nginx-config www.example.com > /etc/nginx/conf.d/www.example.com.conf
-      acmecf nginx-config www.example.com --proxy-pass http://127.0.0.1:8080
-    """
-    run_command(lambda o: _render(o, "nginx"), kwargs, _origin_options)
-
-
-@cli.command("apache-config", epilog=EXIT_CODES)
-@_site_options
-@common_options
-def apache_config(**kwargs: Any) -> None:
-    """Print Apache virtual hosts for NAME: a first, catch-all virtual host that denies
-    unknown host names, and the site.
-
-    The site uses fullchain.pem and privkey.pem (Apache 2.4.8 or later), TLS 1.2 and 1.3,
-    and, when origin pulls are on for NAME's zone, SSLCACertificateFile with the origin-pull
-    CA, SSLVerifyClient require and SSLVerifyDepth 1. Annotated copies: examples/apache/.
-
-    \b
-    Examples:
-      acmecf apache-config www.example.com > /etc/apache2/sites-available/www.example.com.conf
-    """
-    run_command(lambda o: _render(o, "apache"), kwargs, _origin_options)
-
-
-def _render(options: OriginOptions, server: str) -> None:
-    from acmecf.errors import UsageError
-    from acmecf.origin.check import held_certificate
-    from acmecf.origin.webserver import Site, render_apache, render_nginx
-    from acmecf.storage.origin_pulls import OriginPullFiles
-
-    name = options["name"].lower().rstrip(".")
-    store = options.common.store()
-    if options["cert_name"]:
-        cert_name = options["cert_name"]
-        live = store.live_paths(cert_name)
-        if store.live_version(cert_name) is None:
-            raise UsageError(f"no live certificate {cert_name!r} in {store.config_dir}")
-    else:
-        held = held_certificate(store, name)
-        if held is None:
-            raise UsageError(
-                f"acmecf holds no certificate for {name} in {store.config_dir}: issue one "
-                f"first (acmecf issue -d {name}), or pass --cert-name"
-            )
-        cert_name = held.cert_name
-        live = store.live_paths(cert_name)
-    client_ca = options["client_ca"]
-    if client_ca is None:
-        files = OriginPullFiles(store)
-        state = files.state_for_name(name)
-        client_ca = files.ca_file_for(state, name) if state is not None else None
-    site = Site(
-        name=name,
-        fullchain=live.fullchain,
-        privkey=live.privkey,
-        client_ca=client_ca,
-        listen=options["listen"],
-        upstream=options["proxy_pass"],
-        root=options["root"],
-        cert_name=cert_name,
-    )
-    text = render_nginx(site) if server == "nginx" else render_apache(site)
-    click.echo(text, nl=False)

@@ -7,11 +7,7 @@ import sys
 
 import click
 
-from acmecf.errors import AcmecfError, UsageError
-
-
-class NotConfirmed(AcmecfError):
-    """The user answered no (or closed the input): nothing was changed."""
+from acmecf.errors import NotConfirmed, UsageError
 
 
 def confirm(question: str, *, refuse: str) -> None:

@@ -1,6 +1,7 @@
 """The one funnel every Cloudflare API request goes through.
 
-`CloudflareApi.call` sends one request through the SDK: within the shared request budget,
+`CloudflareApi.call` sends one request through the SDK: within the run's request budget (which
+also follows the Ratelimit headers of every answer),
 waiting out 429s as Retry-After asks, retrying transient faults (no answer, 5xx) a few times,
 and turning every refusal into a typed CloudflareError with its remedy (cloudflare.hints).
 `pages` is the one paginator. An error the SDK raises that nobody foresaw fails only the
@@ -24,6 +25,7 @@ from acmecf.dns.provider import Zone
 from acmecf.errors import CloudflareError, CloudflareUnreachable
 
 if TYPE_CHECKING:
+    import httpx
     from cloudflare import Cloudflare
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,7 @@ class CloudflareApi:
         waited = 0.0
         transient = 0
         while True:
-            self._budget.acquire()
+            self._budget.acquire(self.credentials.user_key)
             with self._count_lock:
                 self.requests += 1
             try:
@@ -93,8 +95,8 @@ class CloudflareApi:
                         status=429,
                         action=action,
                     ) from err
-                log.info("Cloudflare rate limit: waiting %.0fs as it asks", delay)
                 self._budget.block(delay)
+                log.info("Cloudflare rate limit: waiting %.0fs as it asks", delay)
                 waited += delay
             except (cloudflare.APIConnectionError, cloudflare.InternalServerError) as err:
                 transient += 1
@@ -130,12 +132,15 @@ class CloudflareApi:
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as err:  # an SDK that lacks an endpoint, a reply it cannot parse
+                where = self.base_url or "api.cloudflare.com"
                 raise CloudflareError(
-                    f"unexpected error from the Cloudflare SDK while {action}: "
-                    f"{type(err).__name__}: {_short(err)} (is the cloudflare package 5.x? run "
-                    "with --debug and report it)",
+                    f"the Cloudflare SDK could not handle {action} at {where} "
+                    f"({type(err).__name__}: {_short(err)}): check CLOUDFLARE_BASE_URL and that "
+                    "the cloudflare package is 5.x; if both are right, report it (with --debug)",
                     action=action,
                 ) from err
+            finally:
+                self._budget.release()
 
     def pages(
         self,
@@ -166,16 +171,27 @@ class CloudflareApi:
         with self._client_lock:
             if self._client is None:
                 import httpx
-                from cloudflare import Cloudflare
+                from cloudflare import Cloudflare, DefaultHttpxClient
 
                 creds = self.credentials
+                timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT)
                 client = Cloudflare(
                     api_token=creds.token,
                     api_key=creds.api_key,
                     api_email=creds.email,
                     base_url=self.base_url,
                     max_retries=0,  # retries and 429 waits are ours: see call()
-                    timeout=httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT),
+                    timeout=timeout,
+                    # The last moment before a request leaves: a 429 that arrived since it
+                    # was counted still holds it back; every answer's Ratelimit headers feed
+                    # the budget.
+                    http_client=DefaultHttpxClient(
+                        timeout=timeout,
+                        event_hooks={
+                            "request": [self._before_sending],
+                            "response": [self._observe],
+                        },
+                    ),
                 )
                 # The SDK fills every credential left as None from CLOUDFLARE_* variables and
                 # then sends X-Auth-Email in preference to the token. Pin exactly ours.
@@ -185,6 +201,20 @@ class CloudflareApi:
                 client.user_service_key = None
                 self._client = client
             return self._client
+
+    def _before_sending(self, request: Any) -> None:
+        self._budget.wait_unblocked()
+        log.debug("sending %s %s", request.method, request.url.path)
+
+    def _observe(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if response.status_code == 429:
+            # Hold every worker back the moment the refusal arrives, before anything else
+            # runs; call() then waits it out (and gives up after MAX_RATE_LIMIT_WAIT).
+            self._budget.block(retry_after(headers.get("retry-after")))
+        self._budget.observe(
+            self.credentials.user_key, headers.get("ratelimit"), headers.get("ratelimit-policy")
+        )
 
 
 def retry_after(header: str | None) -> float:

@@ -57,7 +57,8 @@ TXT_PER_PAGE = 1000
 
 class CloudflareDns:
     """TXT records in the Cloudflare zones the credentials can edit. With `zone_id`, every name
-    is in that zone (a token with only DNS > Edit cannot list zones)."""
+    is in that zone (a token with only DNS > Edit cannot list zones). `comment` goes on every
+    record created (what it is for, in the dashboard)."""
 
     def __init__(
         self,
@@ -66,8 +67,10 @@ class CloudflareDns:
         zones: CloudflareZones | None = None,
         zone_id: str | None = None,
         batch_limit: int | None = None,
+        comment: str = RECORD_COMMENT,
     ) -> None:
         self.api = api
+        self._comment = comment
         self.zones = zones or CloudflareZones(api)
         self._zone_id = zone_id
         self._batch_limit = batch_limit  # None: the zone plan's
@@ -75,10 +78,45 @@ class CloudflareDns:
         self._ids: dict[tuple[str, str], tuple[Zone, str]] = {}
         self._limits: dict[str, int] = {}
 
+        self._zone_checked = False
+
     def zone_for(self, name: str) -> Zone:
+        """The zone of `name`: the one of --zone-id (checked once: a token with only DNS > Edit
+        can read that zone's records), else the longest visible zone that holds it."""
         if self._zone_id is not None:
-            return Zone(id=self._zone_id, name=None)
+            zone = Zone(id=self._zone_id, name=None)
+            with self._lock:
+                checked = self._zone_checked
+            if not checked:
+                self._check_zone(zone)
+                with self._lock:
+                    self._zone_checked = True
+            return zone
         return self.zones.zone_for(name)
+
+    def _check_zone(self, zone: Zone) -> None:
+        from acmecf.errors import CloudflareError
+
+        try:
+            # https://developers.cloudflare.com/api/resources/dns/subresources/records/methods/list/
+            self.api.call(
+                lambda client: client.dns.records.list(zone_id=zone.id, type="TXT", per_page=5),
+                action=f"reading the records of zone {zone.id}",
+                zone=zone,
+            )
+        except ZoneNotFoundError:
+            raise
+        except CloudflareError as err:
+            if err.status in (403, 404):
+                raise ZoneNotFoundError(
+                    f"Cloudflare refused reading zone {zone.id} ({err.status}): check --zone-id "
+                    "(the 32-digit id on the zone's Overview page) and that the token has "
+                    "Zone > DNS > Edit on that zone",
+                    status=err.status,
+                    codes=err.codes,
+                    action=err.action,
+                ) from err
+            raise
 
     def present(self, name: str, value: str) -> None:
         self._create(self.zone_for(name), name, value)
@@ -93,7 +131,7 @@ class CloudflareDns:
                     name=name,
                     content=quoted(value),
                     ttl=RECORD_TTL,
-                    comment=RECORD_COMMENT,
+                    comment=self._comment,
                 ),
                 action=f"creating TXT {name}",
                 zone=zone,
@@ -268,7 +306,7 @@ class CloudflareDns:
                     "name": item.change.name,
                     "content": quoted(item.change.value),
                     "ttl": RECORD_TTL,
-                    "comment": RECORD_COMMENT,
+                    "comment": self._comment,
                 }
                 for item in posts
             ],

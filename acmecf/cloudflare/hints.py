@@ -88,11 +88,11 @@ def explain(
         return cls(message, status=status, codes=codes, action=action)
 
     code_set = set(codes)
+    lowered = detail.lower()
     if code_set & IDENTICAL_RECORD_CODES:
         return error(RecordExists, detail)
     if status == 404 and deleting:
         return error(RecordMissing, detail)
-    lowered = detail.lower()
     invalid = "invalid access token" in lowered or "invalid api token" in lowered
     credential_codes = code_set & BAD_CREDENTIAL_CODES - {9109}
     if status == 401 or invalid or credential_codes:
@@ -106,7 +106,15 @@ def explain(
         return error(
             CloudflareError,
             f"Cloudflare refused {action}: the zone {where} holds as many DNS records as its "
-            f"plan allows ({detail}); delete unused records or raise the plan's record quota",
+            f"plan allows ({detail}; 200 on the Free plan, more on paid ones): delete unused "
+            "records (acmecf needs one free slot per name at a time) or upgrade the plan",
+        )
+    if "quota" in lowered or ("limit" in lowered and status in (400, 413)):
+        return error(
+            CloudflareError,
+            f"Cloudflare refused {action}: a limit of the plan of {where} ({detail}); the "
+            "Free plan allows fewer records, tags and changes per batch than paid plans: stay "
+            "within it or upgrade the plan",
         )
     if status == 403:
         if permission == ZONE_READ_PERMISSION:

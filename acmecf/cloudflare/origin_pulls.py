@@ -94,6 +94,34 @@ class CloudflareOriginPulls:
         except RecordMissing:
             log.debug("origin-pull certificate %s was already gone", certificate_id)
 
+    def zone_certificate(self, zone: Zone, certificate_id: str) -> OriginPullCertificate:
+        """One zone-level upload, with its deployment status (pending_deployment, active...)."""
+        action = "reading an origin-pull certificate"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/get/
+        result = self._api.call(
+            lambda client: client.origin_tls_client_auth.zone_certificates.get(
+                certificate_id, zone_id=zone.id
+            ),
+            action=action,
+            permission=SSL_PERMISSION,
+            zone=zone,
+        )
+        return _pull_certificate(result)
+
+    def hostname_certificate(self, zone: Zone, certificate_id: str) -> OriginPullCertificate:
+        """One hostname-level upload, with its deployment status."""
+        action = "reading a hostname origin-pull certificate"
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostname_certificates/methods/get/
+        result = self._api.call(
+            lambda client: client.origin_tls_client_auth.hostname_certificates.get(
+                certificate_id, zone_id=zone.id
+            ),
+            action=action,
+            permission=SSL_PERMISSION,
+            zone=zone,
+        )
+        return _pull_certificate(result)
+
     def zone_enabled(self, zone: Zone) -> bool:
         action = "reading whether the zone's own origin-pull certificate is enabled"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/settings/methods/get/

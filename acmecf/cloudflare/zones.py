@@ -1,9 +1,13 @@
 """Finding Cloudflare zones: the zone that holds a name, a zone by name or id, and a zone's
 address records (where the origin is, behind the proxy).
 
-Zones are listed once per instance and cached; an instance lives for one run and may be shared
-by threads. Raises ZoneNotFoundError when no visible zone matches, CloudflareError otherwise.
-Read-only. Does not: create or delete anything.
+The zone of a name is looked up by name (`GET /zones?name=`), walking up its labels from the
+longest candidate, so an account of thousands of zones costs a call or two per name instead of
+a listing of every zone; each answer is cached for the instance (one run; shared by threads).
+When the API refuses the name filter, every zone is listed once instead. Only `active` zones
+count: a pending zone's nameservers are not the domain's yet, a moved one's no longer are.
+Raises ZoneNotFoundError when no visible zone matches, CloudflareError otherwise. Read-only.
+Does not: create or delete anything.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from acmecf.cloudflare.api import CloudflareApi
 from acmecf.cloudflare.hints import ZONE_READ_PERMISSION
 from acmecf.dns.provider import Zone
-from acmecf.errors import ZoneNotFoundError
+from acmecf.errors import CloudflareError, ZoneNotFoundError
 from acmecf.names import zone_of
 
 if TYPE_CHECKING:
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ZONES_PER_PAGE = 50  # the most the API allows
+ACTIVE: Final = "active"
 RECORDS_PER_PAGE = 1000
 
 
@@ -43,20 +48,32 @@ class CloudflareZones:
         self.api = api
         self._lock = threading.Lock()
         self._zones: list[Zone] | None = None
+        self._by_name: dict[str, Zone | None] = {}
+        self._filter_refused = False
 
     def zone_for(self, name: str) -> Zone:
-        """The zone that holds `name`: the longest zone name the credentials can see that is
-        `name` or ends it."""
+        """The zone that holds `name`: the longest active zone name the credentials can see
+        that is `name` or ends it."""
         wanted = name.rstrip(".").lower()
-        zones = {zone.name or "": zone for zone in self.visible()}
-        match = zone_of(wanted, zones)
-        if match is None:
-            raise ZoneNotFoundError(
-                f"no Cloudflare zone for {wanted} is visible to "
-                f"{self.api.credentials.describe()}: add the domain to your Cloudflare account, "
-                "give the token Zone > Zone > Read on it, or pass --zone-id"
-            )
-        return zones[match]
+        with self._lock:
+            if not self._filter_refused:
+                try:
+                    for candidate in zone_candidates(wanted):
+                        zone = self._named(candidate)
+                        if zone is not None:
+                            return zone
+                except _FilterRefused:
+                    self._filter_refused = True
+            if self._filter_refused:
+                zones = {zone.name or "": zone for zone in self._visible()}
+                match = zone_of(wanted, zones)
+                if match is not None:
+                    return zones[match]
+        raise ZoneNotFoundError(
+            f"no active Cloudflare zone for {wanted} is visible to "
+            f"{self.api.credentials.describe()}: add the domain to your Cloudflare account (and "
+            "finish its activation), give the token Zone > Zone > Read on it, or pass --zone-id"
+        )
 
     def find(self, text: str) -> Zone:
         """The zone with id `text` (32 hex digits), or the zone that holds the name `text`."""
@@ -74,37 +91,87 @@ class CloudflareZones:
         return self.zone_for(value)
 
     def only_zone(self) -> Zone:
-        """The one zone the credentials can see; ZoneNotFoundError when there are none or more."""
+        """The one active zone the credentials can see; ZoneNotFoundError when there are none
+        or more."""
         zones = self.visible()
         if len(zones) != 1:
             names = ", ".join(z.name or z.id for z in zones[:5]) or "none"
             raise ZoneNotFoundError(
-                f"the token sees {len(zones)} zones ({names}): pass --zone NAME to pick one"
+                f"the token sees {len(zones)} active zones ({names}): pass --zone NAME to pick one"
             )
         return zones[0]
 
     def visible(self) -> list[Zone]:
-        """Every zone the credentials can see (listed once, then cached)."""
+        """Every active zone the credentials can see (listed once, then cached)."""
         with self._lock:
-            if self._zones is None:
+            return self._visible()
 
-                def page(client: Cloudflare, number: int) -> list[Any]:
-                    # https://developers.cloudflare.com/api/resources/zones/methods/list/
-                    reply = client.zones.list(per_page=ZONES_PER_PAGE, page=number)
-                    return list(reply.result or [])
+    def _visible(self) -> list[Zone]:
+        if self._zones is None:
 
-                self._zones = [
-                    Zone(item.id, item.name.lower())
-                    for item in self.api.pages(
-                        page,
-                        per_page=ZONES_PER_PAGE,
-                        action="listing zones",
-                        zone=None,
-                        permission=ZONE_READ_PERMISSION,
-                    )
-                ]
-                log.debug("%d zones visible to the credentials", len(self._zones))
-            return self._zones
+            def page(client: Cloudflare, number: int) -> list[Any]:
+                # https://developers.cloudflare.com/api/resources/zones/methods/list/
+                reply = client.zones.list(status=ACTIVE, per_page=ZONES_PER_PAGE, page=number)
+                return list(reply.result or [])
+
+            self._zones = [
+                Zone(item.id, item.name.lower())
+                for item in self.api.pages(
+                    page,
+                    per_page=ZONES_PER_PAGE,
+                    action="listing zones",
+                    zone=None,
+                    permission=ZONE_READ_PERMISSION,
+                )
+                if _is_active(item)
+            ]
+            log.debug("%d active zones visible to the credentials", len(self._zones))
+        return self._zones
+
+    def _named(self, candidate: str) -> Zone | None:
+        """The active zone named exactly `candidate`, or None (answers cached)."""
+        if candidate in self._by_name:
+            return self._by_name[candidate]
+        if self._zones is not None:
+            found = next((z for z in self._zones if z.name == candidate), None)
+            self._by_name[candidate] = found
+            return found
+        try:
+            # https://developers.cloudflare.com/api/resources/zones/methods/list/
+            items = self.api.call(
+                lambda client: list(
+                    client.zones.list(name=candidate, status=ACTIVE, per_page=ZONES_PER_PAGE).result
+                    or []
+                ),
+                action=f"looking up the zone {candidate}",
+                zone=None,
+                permission=ZONE_READ_PERMISSION,
+            )
+        except CloudflareError as err:
+            # A refusal of the filter itself (not of the token): list every zone instead.
+            if (
+                err.status is not None
+                and 400 <= err.status < 500
+                and err.status
+                not in (
+                    401,
+                    403,
+                    429,
+                )
+            ):
+                log.debug("the API refused the zone name filter (%s): listing zones", err)
+                raise _FilterRefused from err
+            raise
+        found = next(
+            (
+                Zone(item.id, str(item.name).lower())
+                for item in items
+                if str(item.name).lower() == candidate and _is_active(item)
+            ),
+            None,
+        )
+        self._by_name[candidate] = found
+        return found
 
     def address_records(self, zone: Zone, name: str | None = None) -> list[AddressRecord]:
         """Every A, AAAA and CNAME record of `zone` (only those named `name`, when given)."""
@@ -135,3 +202,24 @@ class CloudflareZones:
                     )
                 )
         return records
+
+
+class _FilterRefused(Exception):
+    """The API does not accept `GET /zones?name=` from these credentials."""
+
+
+def zone_candidates(name: str) -> list[str]:
+    """The names that could be the apex of `name`'s zone, longest first: `name` and each of
+    its parents with at least two labels, except names whose first label starts with "_"
+    (`_acme-challenge...` is never a zone)."""
+    labels = name.split(".")
+    return [
+        ".".join(labels[index:])
+        for index in range(len(labels) - 1)
+        if not labels[index].startswith("_")
+    ]
+
+
+def _is_active(item: Any) -> bool:
+    status = getattr(item, "status", None)
+    return status is None or str(status) == ACTIVE

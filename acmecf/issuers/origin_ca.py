@@ -19,14 +19,16 @@ from acmecf.issuers.base import CertificateRequest, IssuedCertificate
 from acmecf.pki.chain import verify_chain
 from acmecf.pki.keys import generate_key, key_pem
 from acmecf.pki.requests import make_csr
-from acmecf.settings.table import ISSUER_ORIGIN_CA
+from acmecf.settings.table import ISSUER_ORIGIN_CA, ORIGIN_CA_VALIDITIES
 
 log = logging.getLogger(__name__)
 
 # The Origin CA signs RSA 2048 and ECDSA P-256 keys.
 # https://developers.cloudflare.com/ssl/origin-configuration/origin-ca/
 REQUEST_TYPES = {"ecdsa-p256": "origin-ecc", "rsa-2048": "origin-rsa"}
-VALIDITY_DAYS = 365  # one of 7, 30, 90, 365, 730, 1095, 5475; renewed at a third left
+VALIDITY_DAYS = (
+    365  # the default of --origin-ca-validity (ORIGIN_CA_VALIDITIES); renewed at a third left
+)
 TRUST_NOTE = (
     "Only Cloudflare trusts this Cloudflare Origin CA certificate: use it only behind "
     "Cloudflare's proxy (orange cloud) with SSL mode Full (strict); browsers and anything else "
@@ -59,6 +61,11 @@ class OriginCaIssuer:
         dry_run: bool = False,
         validity_days: int = VALIDITY_DAYS,
     ) -> None:
+        if validity_days not in ORIGIN_CA_VALIDITIES:
+            raise UsageError(
+                f"the Cloudflare Origin CA signs for {', '.join(map(str, ORIGIN_CA_VALIDITIES))} "
+                f"days, not {validity_days}: use one of those with --origin-ca-validity"
+            )
         self._origin_ca = origin_ca
         self._dry_run = dry_run
         self._validity_days = validity_days
@@ -68,7 +75,11 @@ class OriginCaIssuer:
         key = generate_key(request.key_type)
         names = list(request.names)
         csr = make_csr(key, names).decode()
-        log.info("ordering a Cloudflare Origin CA certificate for %s", ", ".join(names))
+        log.info(
+            "ordering a Cloudflare Origin CA certificate for %s, valid %d days",
+            ", ".join(names),
+            self._validity_days,
+        )
         try:
             ordered = self._origin_ca.create(csr, names, request_type, self._validity_days)
         except CloudflareError as err:

@@ -15,7 +15,6 @@ Does not: parse options or print (callbacks report as certificates finish).
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import datetime
 import logging
 import random
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from acmecf.errors import AcmecfError, CertificateNotFoundError, HookError
 from acmecf.lifecycle.context import current_certificate
-from acmecf.lifecycle.obtain import Outcome, deploy_pending, obtain
+from acmecf.lifecycle.obtain import Outcome, deploy_pending, obtain, settle_superseded
 from acmecf.lifecycle.schedule import Decision, apply_renewal_info, decide
 from acmecf.lifecycle.services import Services
 from acmecf.settings.table import environment_overrides, merge
@@ -100,10 +99,7 @@ def renew_due(
     if nothing_to_do and store.journal.empty():
         report.not_due = list(decisions.items())
         return report
-    if random_sleep > 0 and not nothing_to_do:
-        delay = random.uniform(0, random_sleep)
-        log.info("sleeping %.0fs before renewing (--random-sleep)", delay)
-        sleep(delay)
+    store.prepare()  # a planted link or a foreign directory stops the run before any order
     services = services_factory()
     try:
         _renew(
@@ -118,6 +114,8 @@ def renew_due(
             pre_hook=pre_hook,
             post_hook=post_hook,
             on_outcome=on_outcome,
+            random_sleep=random_sleep,
+            sleep=sleep,
         )
     finally:
         services.close()
@@ -138,6 +136,8 @@ def _renew(
     pre_hook: str | None,
     post_hook: str | None,
     on_outcome: Callable[[Outcome, int, int], None],
+    random_sleep: float,
+    sleep: Callable[[float], None],
 ) -> None:
     from acmecf.lifecycle.leftovers import remove_leftovers
 
@@ -168,42 +168,64 @@ def _renew(
         report.client_renewals = _renew_client_certificates(store, services, selection, now())
     if not due:
         return
-    if pre_hook:
-        from acmecf.lifecycle.hooks import Hook, run_hook
-
-        try:
-            run_hook(
-                Hook(pre_hook, shell=True),
-                {},
-                what="pre-hook",
-                timeout=services.options.hook_timeout,
-            )
-        except HookError as err:
-            report.hook_errors.append(err)
-            return  # the pre-hook prepares the renewal: without it, renew nothing
+    if random_sleep > 0:  # only before orders: renewal information and cleanups go at once
+        delay = random.uniform(0, random_sleep)
+        log.info("sleeping %.0fs before renewing (--random-sleep)", delay)
+        sleep(delay)
+    if pre_hook and not _run_hook(pre_hook, "pre-hook", {}, services, report):
+        return  # the pre-hook prepares the renewal: without it, renew nothing
+    post_hook_ok = False
     try:
         for outcome in obtain_all(due, services, selection=selection, now=now):
             report.outcomes.append(outcome)
             on_outcome(outcome, len(report.outcomes), len(due) + len(pending))
     finally:
         if post_hook and any(o.version or o.error for o in report.outcomes):
-            from acmecf.lifecycle.hooks import Hook, run_hook
+            variables = post_hook_environment(report)
+            post_hook_ok = _run_hook(post_hook, "post-hook", variables, services, report)
+    for outcome in report.outcomes:
+        reloaded = not outcome.hook_errors and (outcome.deploy_hooks_run > 0 or post_hook_ok)
+        settle_superseded(outcome, services, reloaded=reloaded and not report.hook_errors)
 
-            try:
-                run_hook(
-                    Hook(post_hook, shell=True),
-                    {},
-                    what="post-hook",
-                    timeout=services.options.hook_timeout,
-                )
-            except HookError as err:
-                report.hook_errors.append(err)
+
+def post_hook_environment(report: RenewReport) -> dict[str, str]:
+    """What the post-hook learns of the run: the names of the certificates renewed and of
+    those that failed (certbot's RENEWED_DOMAINS and FAILED_DOMAINS, space separated), and
+    the same by certificate name (ACMECF_RENEWED, ACMECF_FAILED)."""
+    renewed = [o for o in report.outcomes if o.version is not None]
+    failed = [o for o in report.outcomes if o.version is None and o.error is not None]
+    failed_names = [o.cert_name for o in failed] + [name for name, _ in report.errors]
+    return {
+        "RENEWED_DOMAINS": " ".join(name for o in renewed for name in o.names),
+        "FAILED_DOMAINS": " ".join(name for o in failed for name in o.names),
+        "ACMECF_RENEWED": " ".join(o.cert_name for o in renewed),
+        "ACMECF_FAILED": " ".join(failed_names),
+    }
+
+
+def _run_hook(
+    command: str,
+    what: str,
+    variables: dict[str, str],
+    services: Services,
+    report: RenewReport,
+) -> bool:
+    """Run a pre- or post-hook of the run; False (and the error in `report`) when it failed."""
+    from acmecf.lifecycle.hooks import Hook, run_hook
+
+    try:
+        run_hook(
+            Hook(command, shell=True), variables, what=what, timeout=services.options.hook_timeout
+        )
+    except HookError as err:
+        report.hook_errors.append(err)
+        return False
+    return True
 
 
 def with_environment(certificate: StoredCertificate, services: Services) -> StoredCertificate:
     """`certificate` with the settings the environment overrides (environment > stored)."""
-    from acmecf.errors import UsageError
-    from acmecf.settings.table import SettingError
+    from acmecf.errors import SettingError, UsageError
 
     try:
         overrides = environment_overrides(services.environment)
@@ -241,7 +263,11 @@ def obtain_all(
 
             return Outcome(certificate.name, error=Interrupted("interrupted before it started"))
         if selection is None:  # `acmecf issue`: the settings given are the ones to keep
-            return obtain(certificate, services, now=now)
+            outcome = obtain(certificate, services, now=now)
+            # No post-hook follows: only a deploy hook can have reloaded the web server.
+            reloaded = outcome.deploy_hooks_run > 0 and not outcome.hook_errors
+            settle_superseded(outcome, services, reloaded=reloaded)
+            return outcome
         recheck = _recheck(selection, decided, now)
         return obtain(certificate, services, recheck=recheck, store_settings=False, now=now)
 
@@ -273,9 +299,16 @@ def obtain_all(
 def _recheck(
     selection: RenewSelection, decided_version: str | None, now: Callable[[], datetime.datetime]
 ) -> Callable[[StoredCertificate], str | None]:
+    decided_at = now()
+
     def recheck(certificate: StoredCertificate) -> str | None:
-        if certificate.state.version != decided_version:
+        state = certificate.state
+        if state.version != decided_version:
             return "another acmecf run renewed it meanwhile"
+        if state.last_attempt is not None and state.last_attempt > decided_at:
+            # Another run (another origin of a fleet) tried while we waited for the lock and
+            # failed: trying again at once would only spend the CA's failure limits.
+            return f"another acmecf run tried it meanwhile and failed: {state.last_result}"
         decision = decide(certificate.state, now(), days=selection.days, force=selection.force)
         if not decision.due:
             return f"another acmecf run renewed it meanwhile ({decision.reason})"
@@ -317,13 +350,17 @@ def _client_certificates_due(
 def _renew_client_certificates(
     store: FileStore, services: Services, selection: RenewSelection, now: datetime.datetime
 ) -> list[ClientRenewal]:
-    from acmecf.origin.pulls import renew_client_certificates
+    from acmecf.origin.pulls import DeployWait, renew_client_certificates
     from acmecf.storage.origin_pulls import OriginPullFiles
 
     if services.options.dry_run:
         return []
     return renew_client_certificates(
-        OriginPullFiles(store), services.cloudflare, now=now, force=selection.force
+        OriginPullFiles(store),
+        services.cloudflare,
+        now=now,
+        force=selection.force,
+        wait=DeployWait(sleep=services.sleep),  # Ctrl-C and SIGTERM end the wait
     )
 
 
@@ -333,17 +370,35 @@ def _check_renewal_info(
     selection: RenewSelection,
     now: Callable[[], datetime.datetime],
 ) -> tuple[StoredCertificate, Decision]:
+    """Ask the CA's renewalInfo for a certificate whose Retry-After has passed (once per run),
+    record the answer, and decide again with it."""
+    from acmecf.errors import AcmeError
+    from acmecf.lifecycle.schedule import renewal_info_unanswered, renewal_info_unusable
+
     decision = decide(certificate.state, now(), days=selection.days, force=selection.force)
     state = certificate.state
     if decision.due or not decision.ari_check_needed or state.ari_id is None:
         return certificate, decision
     try:
         reply, retry_after = services.acme(certificate.settings).renewal_info(state.ari_id)
-        state = apply_renewal_info(state, reply, retry_after, now())
-    except (AcmecfError, KeyError, ValueError, TypeError) as err:
-        # Without a window, fall back to the lifetime threshold and ask again in an hour.
+    except AcmecfError as err:
+        # No answer (the CA is down): keep the moment already picked, ask again later.
+        wait = err.retry_after if isinstance(err, AcmeError) else None
         log.warning("%s: no renewal information from the CA (%s)", certificate.name, err)
-        state = dataclasses.replace(state, ari_next_check=now() + datetime.timedelta(hours=1))
+        state = renewal_info_unanswered(
+            state, datetime.timedelta(seconds=wait) if wait is not None else None, now()
+        )
+    else:
+        try:
+            state = apply_renewal_info(state, reply, retry_after, now())
+        except (KeyError, ValueError, TypeError) as err:
+            log.warning(
+                "%s: the CA's renewal information is unusable (%s): renewing on acmecf's own "
+                "schedule until it is readable again",
+                certificate.name,
+                err,
+            )
+            state = renewal_info_unusable(state, retry_after, now())
     certificate = StoredCertificate(certificate.settings, state)
     if not services.options.dry_run:
         _save_state_quietly(certificate, services)

@@ -37,10 +37,12 @@ def decide(
     """Whether a certificate in `state` is due for renewal at `now`, and whether its ARI must be
     fetched.
 
-    Due means: `force`; or fewer than `days` days left when `days` is given; or the moment
-    picked inside the CA's ARI window has come; or, without an ARI window, less than a third of
-    the lifetime left; or no live certificate at all. An ARI fetch is needed when the CA offers
-    renewalInfo and the time the CA asked us to wait (Retry-After) has passed.
+    Due means: `force`; revoked; no live certificate at all; expired; fewer than `days` days
+    left when `days` is given; or the moment picked inside the CA's ARI window has come; or,
+    without an ARI window, the lifetime threshold (`threshold_time`). A certificate the CA
+    says another order already replaced (another machine renewed it) is left alone until
+    `last_resort_time`, and its ARI is no longer asked. An ARI fetch is needed when the CA
+    offers renewalInfo and the time it asked us to wait (Retry-After) has passed.
     """
     if force:
         return Decision(True, "forced")
@@ -55,6 +57,13 @@ def decide(
         if left < datetime.timedelta(days=days):
             return Decision(True, f"{_days(left)} left, fewer than --days {days:g}")
         return Decision(False, f"{_days(left)} left")
+    if state.replaced_elsewhere is not None:
+        last_resort = last_resort_time(state)
+        if last_resort is not None and now >= last_resort:
+            return Decision(True, f"{_days(left)} left; another machine replaced it, but this one")
+        return Decision(
+            False, f"replaced elsewhere; this copy renews at {last_resort:%Y-%m-%d %H:%M}"
+        )
     ari_check = state.renewal_info_url is not None and (
         state.ari_next_check is None or now >= state.ari_next_check
     )
@@ -64,20 +73,54 @@ def decide(
         return Decision(False, f"ARI renewal at {state.ari_renew_at:%Y-%m-%d %H:%M}", ari_check)
     threshold = threshold_time(state)
     if threshold is not None and now >= threshold:
-        return Decision(True, f"{_days(left)} left, less than a third of its lifetime", ari_check)
+        return Decision(True, f"{_days(left)} left, {_threshold_text(state)}", ari_check)
     return Decision(False, f"{_days(left)} left", ari_check)
 
 
-def threshold_time(state: CertificateState) -> datetime.datetime | None:
-    """When less than a third of the certificate's lifetime remains."""
+SHORT_LIFETIME = datetime.timedelta(days=10)
+
+
+def lifetime(state: CertificateState) -> datetime.timedelta | None:
+    """How long the live certificate is valid in all (None when there is none)."""
     if state.not_after is None or state.not_before is None:
         return None
-    return state.not_after - (state.not_after - state.not_before) / 3
+    return state.not_after - state.not_before
+
+
+def threshold_time(state: CertificateState) -> datetime.datetime | None:
+    """When a certificate is due without ARI: at half its lifetime when that is under 10
+    days (short-lived certificates need room for retries, as certbot and lego have it),
+    otherwise when a third of it is left (day 60 of 90)."""
+    total = lifetime(state)
+    if total is None or state.not_before is None or state.not_after is None:
+        return None
+    if total < SHORT_LIFETIME:
+        return state.not_before + total / 2
+    return state.not_after - total / 3
+
+
+def last_resort_time(state: CertificateState) -> datetime.datetime | None:
+    """When a certificate that another machine replaced is renewed here after all, so this
+    machine is never left with an expired one: a sixth of its lifetime before expiry."""
+    total = lifetime(state)
+    if total is None or state.not_after is None:
+        return None
+    return state.not_after - total / 6
 
 
 def next_renewal(state: CertificateState) -> datetime.datetime | None:
-    """The moment the certificate is expected to be renewed: ARI's pick, else the threshold."""
+    """The moment the certificate is expected to be renewed: ARI's pick, else the threshold
+    (the last resort for one replaced elsewhere)."""
+    if state.replaced_elsewhere is not None:
+        return last_resort_time(state)
     return state.ari_renew_at or threshold_time(state)
+
+
+def _threshold_text(state: CertificateState) -> str:
+    total = lifetime(state)
+    if total is not None and total < SHORT_LIFETIME:
+        return "past half of its short lifetime"
+    return "less than a third of its lifetime"
 
 
 def apply_renewal_info(
@@ -92,12 +135,13 @@ def apply_renewal_info(
 
     A window already past renews now; a moment already picked inside an unchanged window is
     kept, so repeated checks do not move it. The next check waits for Retry-After, clamped to
-    between one minute and a day (§4.3.3). Raises ValueError for a malformed reply.
+    between one minute and a day (§4.3.3). Raises ValueError (or KeyError, TypeError) for a
+    malformed reply, one whose window ends before or when it starts included (§4.2).
     """
     window = reply["suggestedWindow"]
     start = _parse_time(str(window["start"]))
     end = _parse_time(str(window["end"]))
-    if end < start:
+    if end <= start:
         raise ValueError("renewalInfo window ends before it starts")
     if end <= now:
         renew_at = now
@@ -107,8 +151,31 @@ def apply_renewal_info(
         begin = max(start, now)
         span = (end - begin).total_seconds()
         renew_at = begin + datetime.timedelta(seconds=(pick or random).uniform(0, span))
-    wait = min(max(retry_after, datetime.timedelta(minutes=1)), datetime.timedelta(days=1))
-    return dataclasses.replace(state, ari_renew_at=renew_at, ari_next_check=now + wait)
+    return dataclasses.replace(
+        state, ari_renew_at=renew_at, ari_next_check=now + _clamped(retry_after)
+    )
+
+
+def renewal_info_unusable(
+    state: CertificateState, retry_after: datetime.timedelta, now: datetime.datetime
+) -> CertificateState:
+    """The state after a renewalInfo reply that holds no usable window: RFC 9773 §4.2 has the
+    client treat it as no reply, so the moment picked earlier is dropped (the lifetime
+    threshold decides) and the CA is asked again after Retry-After (clamped as above)."""
+    return dataclasses.replace(state, ari_renew_at=None, ari_next_check=now + _clamped(retry_after))
+
+
+def renewal_info_unanswered(
+    state: CertificateState, retry_after: datetime.timedelta | None, now: datetime.datetime
+) -> CertificateState:
+    """The state after the CA did not answer renewalInfo (down, unreachable): the moment
+    picked earlier stays, and the CA is asked again after its Retry-After, or in an hour."""
+    wait = retry_after if retry_after is not None else datetime.timedelta(hours=1)
+    return dataclasses.replace(state, ari_next_check=now + _clamped(wait))
+
+
+def _clamped(retry_after: datetime.timedelta) -> datetime.timedelta:
+    return min(max(retry_after, datetime.timedelta(minutes=1)), datetime.timedelta(days=1))
 
 
 def _parse_time(text: str) -> datetime.datetime:

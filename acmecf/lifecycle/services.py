@@ -3,10 +3,10 @@
 One ACME session per server and thread (the acme library's nonce pool is not thread-safe; the
 first one per server opens alone so an account is registered once, the others then open in
 parallel, and all share one pacer, so a Retry-After from the CA holds every worker back), one
-Cloudflare client per set of credentials (one request budget each), one DNS checker per
-resolver setup, and the run's journal of challenge records. `cancel()` makes every wait in
-progress (DNS propagation, ACME polling, the budget) end with Interrupted so workers clean up
-and stop; record removal itself is never cancelled.
+Cloudflare client per set of credentials (all within one request budget), one DNS checker per
+DNS setup, and the run's journal of challenge records. `cancel()` makes every wait in progress
+(DNS propagation, ACME polling, the budget) end with Interrupted so workers clean up and stop;
+record removal itself is never cancelled.
 
 Does not: decide what is due, store certificates or print.
 """
@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from acmecf.errors import Interrupted
-from acmecf.issuers.acme import CleanupReport
 from acmecf.settings.table import (
     ISSUER_ORIGIN_CA,
     LETSENCRYPT,
@@ -34,13 +33,18 @@ if TYPE_CHECKING:
     from acmecf.acme.client import AcmeSession
     from acmecf.acme.network import Pacer
     from acmecf.cloudflare.api import CloudflareApi
+    from acmecf.cloudflare.budget import RequestBudget
     from acmecf.cloudflare.dns import CloudflareDns
     from acmecf.cloudflare.zones import CloudflareZones
     from acmecf.dns.journaled import JournaledProvider
     from acmecf.dns.propagation import PropagationChecker
     from acmecf.dns.provider import DnsProvider
+    from acmecf.errors import HookError
+    from acmecf.issuers.acme import CleanupReport
     from acmecf.issuers.base import Issuer
-    from acmecf.storage.files import FileRunJournal
+    from acmecf.lifecycle.obtain import Outcome
+    from acmecf.storage.file_journal import FileRunJournal
+    from acmecf.storage.model import StoredCertificate
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +75,17 @@ class Services:
         self.local = store  # where live files and hooks are (the same store, on one machine)
         self.environment = environment
         self.options = options
-        self.cleanup_report = CleanupReport()
+        from acmecf.issuers.acme import CleanupReport  # not for a run with nothing to do
+
+        self.cleanup_report: CleanupReport = CleanupReport()
         self.hook_lock = threading.Lock()
         self.published: list[str] = []  # certificates that went live in this run
         self.run_size = 0  # certificates this run obtains (set by lifecycle.renew.obtain_all)
+        # With a shared store: brings a new live version into this origin's live files, then
+        # runs the deploy hooks (lifecycle.sync.join_fleet sets it).
+        self.deploy_here: Callable[[StoredCertificate, Outcome | None], list[HookError]] | None = (
+            None
+        )
         self._lock = threading.RLock()
         self._sessions = threading.local()
         self._cancelled = threading.Event()
@@ -82,9 +93,10 @@ class Services:
         self._first_session: dict[str, threading.Lock] = {}
         self._accounts_ready: set[str] = set()
         self._apis: dict[str | None, CloudflareApi] = {}
+        self._budget: RequestBudget | None = None
         self._zones: dict[str | None, CloudflareZones] = {}
         self._dns: dict[tuple[str | None, str | None], JournaledProvider] = {}
-        self._propagation: dict[tuple[tuple[str, ...], int | None], PropagationChecker] = {}
+        self._propagation: dict[tuple[object, ...], PropagationChecker] = {}
         self._journal: FileRunJournal | None = None
 
     # --- cancellation ----------------------------------------------------------------------
@@ -145,7 +157,8 @@ class Services:
     # --- Cloudflare ------------------------------------------------------------------------
 
     def cloudflare(self, credentials_file: str | None) -> CloudflareApi:
-        """One API client, with one request budget, per set of credentials."""
+        """One API client per set of credentials, all within one request budget (Cloudflare
+        counts per user, and a token does not say whose it is: cloudflare.budget)."""
         with self._lock:
             if credentials_file not in self._apis:
                 from acmecf.cloudflare.api import CloudflareApi
@@ -155,11 +168,13 @@ class Services:
                 credentials = load_credentials(
                     self.environment, Path(credentials_file) if credentials_file else None
                 )
-                limit, window = budget_from_environment(self.environment)
+                if self._budget is None:
+                    limit, window = budget_from_environment(self.environment)
+                    self._budget = RequestBudget(limit, window, sleep=self.sleep)
                 self._apis[credentials_file] = CloudflareApi(
                     credentials,
                     base_url=self.environment.get("CLOUDFLARE_BASE_URL") or None,
-                    budget=RequestBudget(limit, window, sleep=self.sleep),
+                    budget=self._budget,
                 )
             return self._apis[credentials_file]
 
@@ -226,7 +241,13 @@ class Services:
     # --- DNS and issuers -------------------------------------------------------------------
 
     def propagation(self, settings: CertificateSettings) -> PropagationChecker:
-        key = (settings.dns_resolvers, settings.nameserver_port)
+        key = (
+            settings.dns_resolvers,
+            settings.nameserver_port,
+            settings.dns_check,
+            settings.propagation_settle,
+            settings.propagation_delay,
+        )
         with self._lock:
             if key not in self._propagation:
                 from acmecf.dns.propagation import PropagationChecker
@@ -235,6 +256,9 @@ class Services:
                 self._propagation[key] = PropagationChecker(
                     resolvers=parse_resolvers(settings.dns_resolvers),
                     nameserver_port=settings.nameserver_port or 53,
+                    check=settings.dns_check,
+                    settle=settings.propagation_settle,
+                    fixed_delay=settings.propagation_delay,
                     sleep=self.sleep,
                 )
             return self._propagation[key]
@@ -248,16 +272,37 @@ class Services:
             return OriginCaIssuer(
                 CloudflareOriginCA(self.cloudflare(settings.credentials_file)),
                 dry_run=self.options.dry_run,
+                validity_days=settings.origin_ca_validity,
             )
         from acmecf.acme.orders import Orders
         from acmecf.issuers.acme import AcmeIssuer
+        from acmecf.settings.table import CHALLENGE_DNS_PERSIST_01
 
+        # dns-persist-01 relies on records published beforehand: no DNS provider, so no
+        # Cloudflare credentials are read at all.
+        persistent = settings.challenge == CHALLENGE_DNS_PERSIST_01
         return AcmeIssuer(
             lambda: Orders(self.acme(settings)),
-            self.dns(settings),
-            self.propagation(settings),
+            None if persistent else self.dns(settings),
+            None if persistent else self.propagation(settings),
             cleanup_report=self.cleanup_report,
+            cleanup_patience=self.cleanup_patience(),
         )
+
+    def cleanup_patience(self) -> float:
+        """How long failing record removals are retried before they are left to the journal:
+        3 minutes, or ACMECF_CLEANUP_PATIENCE seconds."""
+        from acmecf.errors import UsageError
+        from acmecf.issuers.acme import CLEANUP_PATIENCE
+        from acmecf.settings.values import parse_duration
+
+        text = self.environment.get("ACMECF_CLEANUP_PATIENCE", "").strip()
+        if not text:
+            return CLEANUP_PATIENCE
+        try:
+            return parse_duration(text)
+        except ValueError as err:
+            raise UsageError(f"invalid ACMECF_CLEANUP_PATIENCE: {err}") from err
 
     def close(self) -> None:
         """End the run: close its journal (records it could not remove stay in it)."""

@@ -38,7 +38,12 @@ from acmecf.errors import AcmecfError, CertbotImportError, CertificateError, Usa
 from acmecf.names import check_cert_name, normalize_names
 from acmecf.pki.chain import Chain, ari_certificate_id, certificate_names, split_pem, verify_chain
 from acmecf.pki.keys import load_key
-from acmecf.settings.table import KEY_TYPES, CertificateSettings
+from acmecf.settings.table import (
+    KEY_TYPES,
+    LETSENCRYPT,
+    LETSENCRYPT_STAGING,
+    CertificateSettings,
+)
 from acmecf.storage.files import FileStore
 from acmecf.storage.model import CertificateMaterial, CertificateState, StoredCertificate
 from acmecf.storage.safe import write_file_atomic
@@ -277,7 +282,8 @@ def plan_import(
 
     Every renewal configuration whose authenticator is dns-cloudflare becomes a Takeover (its
     names from the current certificate's subjectAltName, key type, server, credentials file,
-    deploy hook, reuse_key, preferred chain, profile and must-staple, the current files
+    deploy hook, reuse_key, preferred chain, required or preferred profile and must-staple
+    (dropped, with a note, for Let's Encrypt, which no longer issues it), the current files
     verified to match and chain, validity as the state); the
     others are Skipped with the reason. A certificate acmecf already manages is Skipped. A
     dns-cloudflare certificate that cannot be read becomes a failure with the reason. The
@@ -360,6 +366,13 @@ def _plan_takeover(
     credentials = configuration.text("dns_cloudflare_credentials")
     notes.extend(_credentials_notes(credentials))
     notes.extend(_unsupported_notes(configuration))
+    must_staple = bool(configuration.flag("must_staple"))
+    if must_staple and server in (LETSENCRYPT, LETSENCRYPT_STAGING):
+        must_staple = False
+        notes.append(
+            "must_staple is not carried over: Let's Encrypt no longer issues OCSP Must-Staple "
+            "certificates (since 7 May 2025); its renewals come without it"
+        )
     hooks = tuple(
         dict.fromkeys(
             hook
@@ -376,8 +389,13 @@ def _plan_takeover(
         deploy_hooks=hooks,
         reuse_key=bool(configuration.flag("reuse_key")),
         preferred_chain=configuration.text("preferred_chain"),
-        profile=configuration.text("required_profile") or configuration.text("preferred_profile"),
-        must_staple=bool(configuration.flag("must_staple")),
+        profile=configuration.text("required_profile"),
+        preferred_profile=(
+            None
+            if configuration.text("required_profile")
+            else configuration.text("preferred_profile")
+        ),
+        must_staple=must_staple,
     )
     state = CertificateState(
         not_before=chain.not_before,
@@ -510,11 +528,6 @@ def _unsupported_notes(configuration: RenewalConfiguration) -> list[str]:
         value = configuration.text(key)
         if value:
             notes.append(f"{key} = {value} is not carried over: {advice}")
-    if configuration.text("preferred_profile") and not configuration.text("required_profile"):
-        notes.append(
-            "certbot falls back to the CA's default profile when it does not offer "
-            f"{configuration.text('preferred_profile')}; acmecf stops with an error instead"
-        )
     before = configuration.top.get("renew_before_expiry")
     if isinstance(before, str) and before:
         notes.append(

@@ -233,7 +233,10 @@ def _expiry_finding(leaf: x509.Certificate, now: datetime.datetime) -> Finding:
         )
     if leaf.not_valid_before_utc > now:
         return Finding("expiry", False, f"not valid before {leaf.not_valid_before_utc:%Y-%m-%d}")
-    if days < EXPIRY_WARNING_DAYS:
+    # A short-lived certificate (Let's Encrypt's 160 hours) has less than a week when new: warn
+    # when less than a quarter of its own lifetime is left, or a week for longer ones.
+    lifetime = (leaf.not_valid_after_utc - leaf.not_valid_before_utc).total_seconds() / 86400
+    if days < min(EXPIRY_WARNING_DAYS, lifetime / 4):
         return Finding(
             "expiry",
             False,

@@ -23,6 +23,7 @@ import dataclasses
 import datetime
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -217,6 +218,68 @@ def client_not_after(files: OriginPullFiles, zone_name: str) -> datetime.datetim
         raise StoreError(f"cannot read {files.client(zone_name)}: {err}") from err
 
 
+# --- waiting for Cloudflare to deploy an upload ----------------------------------------------
+
+# Cloudflare deploys an uploaded client certificate within minutes (pending_deployment, then
+# active) and presents the new one only once it is active; the old one must stay until then.
+# https://developers.cloudflare.com/ssl/origin-configuration/authenticated-origin-pull/set-up/zone-level/
+DEPLOY_TIMEOUT = 600.0
+DEPLOY_POLL = (1.0, 5.0)  # first pause, longest pause
+DEPLOY_PROGRESS_EVERY = 10.0
+
+
+@dataclass(frozen=True)
+class DeployWait:
+    """How to wait for an upload to become active: clock, sleep (both injectable) and limit."""
+
+    timeout: float = DEPLOY_TIMEOUT
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+def wait_until_active(
+    pulls: CloudflareOriginPulls,
+    zone: Zone,
+    certificate_id: str,
+    *,
+    hostname_level: bool,
+    wait: DeployWait,
+) -> None:
+    """Return once Cloudflare reports the uploaded certificate `active`; log progress every
+    ~10 s. Raises OriginPullError after `wait.timeout` (the upload stays; nothing else was
+    changed) or when Cloudflare reports it failed."""
+    read = pulls.hostname_certificate if hostname_level else pulls.zone_certificate
+    start = wait.clock()
+    pause, next_progress = DEPLOY_POLL[0], start + DEPLOY_PROGRESS_EVERY
+    while True:
+        status = read(zone, certificate_id).status or "unknown"
+        if status == "active":
+            log.info("Cloudflare deployed the origin-pull certificate %s", certificate_id)
+            return
+        now = wait.clock()
+        if status in ("deleted", "pending_deletion", "expired", "revoked") or "fail" in status:
+            raise OriginPullError(
+                f"Cloudflare reports the uploaded origin-pull certificate {certificate_id} "
+                f"{status}: the previous one stays in use; run the command again"
+            )
+        if now - start >= wait.timeout:
+            raise OriginPullError(
+                f"Cloudflare still reports the uploaded origin-pull certificate "
+                f"{certificate_id} {status} after {wait.timeout:.0f}s: the previous one stays "
+                "in use; run the command again later"
+            )
+        if now >= next_progress:
+            log.info(
+                "waiting for Cloudflare to deploy the origin-pull certificate %s (%s, %.0fs)",
+                certificate_id,
+                status,
+                now - start,
+            )
+            next_progress = now + DEPLOY_PROGRESS_EVERY
+        wait.sleep(min(pause, max(0.0, wait.timeout - (now - start))))
+        pause = min(pause * 1.5, DEPLOY_POLL[1])
+
+
 # --- switching origin pulls on and off through the API ---------------------------------------
 
 UNUSABLE_SSL_MODES = ("off", "flexible")
@@ -231,9 +294,12 @@ def enable(
     own_ca: bool,
     hostnames: list[str],
     now: datetime.datetime,
+    wait: DeployWait | None = None,
 ) -> OriginPullState:
     """Switch origin pulls on: Cloudflare's shared certificate for the zone, or (`own_ca`) the
     zone's own client certificate, for the whole zone or (`hostnames`) only for those names.
+    An uploaded certificate is waited for until Cloudflare reports it active (`wait`), so the
+    caller may tell the user to make the web server demand it.
 
     Refuses (OriginPullError) while the zone's SSL mode is off or flexible: Cloudflare then
     does not connect over TLS, so origin pulls cannot work. Writes the CA file the web server
@@ -249,14 +315,17 @@ def enable(
             "check`, then run `acmecf cloudflare ssl-mode strict` (or full) first"
         )
     if own_ca or hostnames:
-        state = _enable_own_ca(files, pulls, state, hostnames=hostnames, now=now)
+        state = _enable_own_ca(
+            files, pulls, state, hostnames=hostnames, now=now, wait=wait or DeployWait()
+        )
     else:
         write_shared_ca(files)
         if state.zone_level == OWN_CA:
             pulls.set_zone_enabled(zone, False)  # back to Cloudflare's shared certificate
         state = dataclasses.replace(state, zone_level=SHARED, zone_certificate_id=None)
     # The global switch: without it neither zone nor host name certificates are presented.
-    settings.set_origin_pulls(zone, True)
+    if not settings.origin_pulls(zone):
+        settings.set_origin_pulls(zone, True)
     return state
 
 
@@ -267,27 +336,38 @@ def disable(
     *,
     hostnames: list[str],
 ) -> OriginPullState:
-    """Switch origin pulls off for the zone, or only remove `hostnames`' own associations.
+    """Switch zone-level origin pulls off, or (`hostnames`) only remove those names' own
+    associations; what was not asked for (the other level, the global switch when only names
+    go) is left as it is (`others_on` says what stays on).
 
     The web server must stop demanding a client certificate first, or every request through
     Cloudflare fails with 400 "No required SSL certificate was sent". Files stay (the CA and
     client certificate can be enabled again). Returns the state to save.
     """
     zone = _zone(state)
-    remaining = dict(state.hostnames)
-    for hostname in hostnames or list(remaining):
-        certificate_id = remaining.pop(hostname.lower(), None)
-        if certificate_id is not None:
-            pulls.set_hostname(zone, hostname, certificate_id, None)  # null voids it
     if hostnames:
-        state = dataclasses.replace(state, hostnames=remaining)
-        if state.zone_level is None and not remaining:
-            settings.set_origin_pulls(zone, False)
-        return state
+        remaining = dict(state.hostnames)
+        for hostname in hostnames:
+            certificate_id = remaining.pop(hostname.lower(), None)
+            if certificate_id is not None:
+                pulls.set_hostname(zone, hostname, certificate_id, None)  # null voids it
+        return dataclasses.replace(state, hostnames=remaining)
     if state.zone_level == OWN_CA:
         pulls.set_zone_enabled(zone, False)
     settings.set_origin_pulls(zone, False)
-    return dataclasses.replace(state, zone_level=None, hostnames={})
+    return dataclasses.replace(state, zone_level=None)
+
+
+def others_on(state: OriginPullState, *, hostnames: list[str]) -> list[str]:
+    """What of this zone's origin pulls stays on besides what `hostnames` (or, when empty, the
+    zone level) names: lines for the user."""
+    lines = []
+    if hostnames and state.zone_level is not None:
+        lines.append(f"zone-level origin pulls ({state.zone_level}) stay on for {state.zone_name}")
+    others = sorted(set(state.hostnames) - {h.lower() for h in hostnames})
+    if others:
+        lines.append(f"per-hostname origin pulls stay on for {', '.join(others)}")
+    return lines
 
 
 def _enable_own_ca(
@@ -297,6 +377,7 @@ def _enable_own_ca(
     *,
     hostnames: list[str],
     now: datetime.datetime,
+    wait: DeployWait,
 ) -> OriginPullState:
     zone = _zone(state)
     ensure_private_ca(files, state.zone_name, now)
@@ -312,6 +393,7 @@ def _enable_own_ca(
             certificate_id = pulls.upload_hostname_certificate(
                 zone, certificate_pem, client_key_pem
             ).id
+        wait_until_active(pulls, zone, certificate_id, hostname_level=True, wait=wait)
         for hostname in hostnames:
             pulls.set_hostname(zone, hostname, certificate_id, True)
             hostname_ids[hostname.lower()] = certificate_id
@@ -320,6 +402,7 @@ def _enable_own_ca(
     certificate_id = state.zone_certificate_id
     if certificate_id is None or certificate_id not in uploaded:
         certificate_id = pulls.upload_zone_certificate(zone, certificate_pem, client_key_pem).id
+    wait_until_active(pulls, zone, certificate_id, hostname_level=False, wait=wait)
     pulls.set_zone_enabled(zone, True)
     return dataclasses.replace(state, zone_level=OWN_CA, zone_certificate_id=certificate_id)
 
@@ -363,14 +446,16 @@ def renew_client_certificates(
     now: datetime.datetime | None = None,
     before: datetime.timedelta = CLIENT_RENEW_BEFORE,
     force: bool = False,
+    wait: DeployWait | None = None,
 ) -> list[ClientRenewal]:
     """Renew every own-CA origin-pull client certificate that is due (or all, with `force`).
 
     For each zone: a new certificate from the same private CA (so the web server needs no
-    change), uploaded where the old one was used (zone level and every host name), then saved,
-    then the old upload deleted. `api_for(credentials_file)` gives the API client for the
-    credentials the zone was set up with. One zone's failure does not stop the others; it is
-    returned with its error, and the old certificate stays in use.
+    change), uploaded where the old one was used (zone level and every host name), waited for
+    until Cloudflare reports it active (`wait`), then saved, then the old upload deleted: the
+    edge never lacks a certificate the origin accepts. `api_for(credentials_file)` gives the
+    API client for the credentials the zone was set up with. One zone's failure does not stop
+    the others; it is returned with its error, and the old certificate stays in use.
     """
     from acmecf.cloudflare.origin_pulls import CloudflareOriginPulls
 
@@ -382,7 +467,7 @@ def renew_client_certificates(
             continue
         try:
             pulls = CloudflareOriginPulls(api_for(state.credentials_file))
-            renewed = _renew_one(files, pulls, state, moment)
+            renewed = _renew_one(files, pulls, state, moment, wait or DeployWait())
             results.append(ClientRenewal(state.zone_name, renewed))
         except AcmecfError as err:
             log.warning(
@@ -397,6 +482,7 @@ def _renew_one(
     pulls: CloudflareOriginPulls,
     state: OriginPullState,
     now: datetime.datetime,
+    wait: DeployWait,
 ) -> datetime.datetime:
     zone = _zone(state)
     certificate, key = new_client_certificate(files, state.zone_name, now)
@@ -405,15 +491,17 @@ def _renew_one(
     new_state = dataclasses.replace(state)
     if state.zone_level == OWN_CA:
         uploaded = pulls.upload_zone_certificate(zone, certificate.decode(), key.decode())
+        wait_until_active(pulls, zone, uploaded.id, hostname_level=False, wait=wait)
         new_state.zone_certificate_id = uploaded.id
     if state.hostnames:
         uploaded = pulls.upload_hostname_certificate(zone, certificate.decode(), key.decode())
+        wait_until_active(pulls, zone, uploaded.id, hostname_level=True, wait=wait)
         for hostname in state.hostnames:
             pulls.set_hostname(zone, hostname, uploaded.id, True)
         new_state.hostnames = {hostname: uploaded.id for hostname in state.hostnames}
     save_client_certificate(files, state.zone_name, certificate, key)
     files.save(new_state)
-    # Only now that Cloudflare presents the new certificate may the old one go.
+    # Only now that Cloudflare presents the new certificate (active) may the old one go.
     if old_zone_id is not None and old_zone_id != new_state.zone_certificate_id:
         _delete_quietly(pulls.delete_zone_certificate, zone, old_zone_id)
     for old in old_hostname_ids - set(new_state.hostnames.values()):

@@ -20,6 +20,7 @@ from cryptography import x509
 
 from acmecf.errors import AcmecfError
 from acmecf.pki.chain import split_pem
+from acmecf.sandbox.pebble import find_binary
 from acmecf.sandbox.testbed import start_sandbox
 from acmecf.storage.safe import write_file_atomic
 
@@ -31,7 +32,10 @@ def run_demo(workdir: Path | None, delays: Sequence[float], *, echo: Callable[[s
     workdir = workdir or Path(tempfile.mkdtemp(prefix="acmecf-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     config_dir = workdir / "config"
-    echo(f"Starting Pebble and the Cloudflare emulator (nameserver delays {list(delays)} s)...")
+    echo(
+        f"Starting Pebble ({find_binary()}) and the Cloudflare emulator "
+        f"(nameserver delays {list(delays)} s)..."
+    )
     with start_sandbox(workdir / "sandbox", nameserver_delays=delays) as bed:
         environment = {**_os_environ(), **bed.client_environment()}
         command = [

@@ -62,9 +62,6 @@ PLAIN_UDP_LIMIT = 512
 OUR_EDNS_PAYLOAD = 1232
 
 TCP_IDLE_TIMEOUT = 10.0
-# Connections the kernel accepts before the serving thread gets to them: a CA that validates
-# hundreds of names at once (over TCP, as Pebble does) must not see its dials time out.
-TCP_BACKLOG = 4096
 MAXIMUM_CNAME_CHAIN = 16
 TXT_STRING_LIMIT = 255
 
@@ -665,7 +662,7 @@ class DnsServer:
             self._tcp.append(tcp)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             tcp.bind((address, port))
-            tcp.listen(TCP_BACKLOG)
+            tcp.listen(socket.SOMAXCONN)
         for sock in [*self._udp, *self._tcp]:
             sock.setblocking(False)
         self._port = port
@@ -678,7 +675,7 @@ class DnsServer:
             udp.bind((address, self._port))
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             tcp.bind((address, self._port))
-            tcp.listen(TCP_BACKLOG)
+            tcp.listen(socket.SOMAXCONN)
         except OSError as error:
             logger.debug("no IPv6 listener at [%s]:%d: %s", address, self._port, error)
             udp.close()
@@ -741,10 +738,13 @@ class DnsServer:
             sock.sendto(reply, client)
 
     def _accept_tcp(self, sock: socket.socket) -> None:
-        while True:  # every connection waiting, not one per round of the selector
+        """Accept every connection waiting (Pebble opens one per lookup, many at once)."""
+        while True:
             try:
                 connection, _ = sock.accept()
-            except BlockingIOError:
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
                 return
             connection.setblocking(True)
             connection.settimeout(TCP_IDLE_TIMEOUT)

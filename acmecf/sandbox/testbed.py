@@ -1,11 +1,12 @@
 """A complete local sandbox: the Cloudflare emulator plus Pebble validating through it.
 
 ``start_sandbox`` starts the emulator (API, authoritative nameservers and a
-resolver), creates the demo zones with a few realistic records and a
-full-access API token, then starts Pebble with the emulator's resolver as its
-DNS server. ``Sandbox.client_environment`` is exactly what the acmecf client
-needs to run against it; the same variables are written to a shell-sourceable
-``sandbox.env`` (0600, it holds the token).
+resolver, each answering over UDP and TCP: today's Pebble asks over TCP only),
+creates the demo zones with a few realistic records and a full-access API
+token, then starts Pebble with the emulator's resolver as its DNS server and
+Let's Encrypt's certificate profiles. ``Sandbox.client_environment`` is
+exactly what the acmecf client needs to run against it; the same variables are
+written to a shell-sourceable ``sandbox.env`` (0600, it holds the token).
 
 Does not: speak ACME or the Cloudflare API itself, or touch real DNS.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from acmecf.sandbox.emulator import CloudflareEmulator
-from acmecf.sandbox.pebble import Pebble
+from acmecf.sandbox.pebble import LETS_ENCRYPT_PROFILES, Pebble, Profile
 from acmecf.storage.safe import write_file_atomic
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_ZONES = ("example.com", "example.net", "acme-delegate.example.org")
 ENV_FILE_NAME = "sandbox.env"
 # Names the sandbox CA refuses by policy, like a real CA's blocklist. Keep entries at two labels:
-# Pebble 2.4's blocklist check panics on a name with fewer labels than a blocked entry.
+# Pebble's blocklist check (2.4 through b1e1ca4) panics on a name with fewer labels than an entry.
 BLOCKED_DOMAINS = ("blocked.test",)
 
 
@@ -124,12 +125,14 @@ def start_sandbox(
     nameserver_delays: Sequence[float] = (0.0, 0.0, 0.0),
     pebble_env: Mapping[str, str] | None = None,
     blocked_domains: Sequence[str] = BLOCKED_DOMAINS,
+    profiles: Mapping[str, Profile] = LETS_ENCRYPT_PROFILES,
 ) -> Sandbox:
     """Start the emulator and Pebble, and return the running sandbox.
 
     The emulator holds ``zones`` with the fixture records and a fresh random
     token that may read and edit every one of them; Pebble resolves through
-    the emulator's resolver, with ``pebble_env`` added to its environment.
+    the emulator's resolver, with ``pebble_env`` added to its environment, and
+    offers ``profiles`` (an order naming none gets one of them at random).
     ``sandbox.env`` is written under ``workdir`` before returning. If any step
     fails, whatever was started is stopped before the error propagates
     (PebbleNotInstalled, PebbleStartupError or the emulator's own errors).
@@ -152,6 +155,7 @@ def start_sandbox(
             dns_server=(emulator.resolver_address, emulator.dns_port),
             env=pebble_env,
             blocked_domains=blocked_domains,
+            profiles=profiles,
         )
         pebble.start()
     except BaseException:

@@ -1,5 +1,6 @@
 """The global configuration file, `<config-dir>/acmecf.toml`: defaults for every certificate,
-and the sections other capabilities own (`[store]` for a shared store, `[run]` for how runs go).
+and the sections other capabilities own (`[store]` for a shared store, read by settings.store;
+`[run]` for how runs go).
 
     version = 1
 
@@ -21,13 +22,12 @@ owners do, through `section`).
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from acmecf.errors import StoredFileError
-from acmecf.settings.table import BY_NAME, SettingError
+from acmecf.errors import SettingError, StoredFileError
+from acmecf.settings.table import BY_NAME
 
 FILE_NAME = "acmecf.toml"
 FORMAT_VERSION = 1
@@ -51,15 +51,9 @@ class GlobalConfig:
 def parse(path: str, data: bytes) -> GlobalConfig:
     """The GlobalConfig of the file at `path` holding `data`. Raises StoredFileError naming the
     file, the key and the problem."""
-    try:
-        document = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise StoredFileError(path, None, "is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as err:
-        raise StoredFileError(path, None, f"is not valid TOML ({err})") from None
-    version = document.get("version", FORMAT_VERSION)
-    if version != FORMAT_VERSION:
-        raise StoredFileError(path, "version", f"format {version!r} is not one this acmecf reads")
+    from acmecf.storage.toml_text import loads
+
+    document = loads(path, data, FORMAT_VERSION)
     for key, value in document.items():
         if key == "version":
             continue

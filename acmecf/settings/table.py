@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from acmecf.errors import SettingError
 from acmecf.settings.values import (
     check_https_url,
     check_printable,
@@ -32,6 +33,18 @@ KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
 ISSUER_ACME = "acme"
 ISSUER_ORIGIN_CA = "cloudflare-origin-ca"
 ISSUERS = (ISSUER_ACME, ISSUER_ORIGIN_CA)
+CHALLENGE_DNS_01 = "dns-01"
+CHALLENGE_DNS_PERSIST_01 = "dns-persist-01"
+CHALLENGES = (CHALLENGE_DNS_01, CHALLENGE_DNS_PERSIST_01)
+# The validities Cloudflare's Origin CA signs for, in days.
+# https://developers.cloudflare.com/api/resources/origin_ca_certificates/methods/create/
+ORIGIN_CA_VALIDITIES = (7, 30, 90, 365, 730, 1095, 5475)
+KEEP_VERSIONS = 5
+DNS_CHECKS = ("authoritative", "resolver", "none")  # as dns.propagation names them
+# After every nameserver serves the records: a pause for the CA's far view (README, "How it
+# waits for DNS"), and the fixed wait of --dns-check none.
+PROPAGATION_SETTLE = 5.0
+PROPAGATION_DELAY = 60.0
 
 
 # --- kinds of values ---------------------------------------------------------------------------
@@ -112,17 +125,20 @@ class Port(Kind):
 
 
 class Seconds(Kind):
-    """A duration, stored as seconds; typed as 90, 90s, 5m or 1h."""
+    """A duration, stored as seconds; typed as 90, 90s, 5m or 1h (0 only with `allow_zero`)."""
 
     metavar = "DURATION"
+
+    def __init__(self, *, allow_zero: bool = False) -> None:
+        self.allow_zero = allow_zero
 
     def parse(self, value: object) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError(f"must be a duration, not {_type_name(value)}")
-        return parse_duration(value)
+        return parse_duration(value, allow_zero=self.allow_zero)
 
     def check(self, text: str) -> Any:
-        return parse_duration(text)
+        return parse_duration(text, allow_zero=self.allow_zero)
 
 
 class Strings(Kind):
@@ -150,6 +166,51 @@ class Strings(Kind):
         return list(value)
 
 
+class Count(Kind):
+    """A whole number from `minimum` to `maximum`, stored as a TOML integer."""
+
+    def __init__(self, minimum: int, maximum: int, metavar: str = "N") -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+        self.metavar = metavar
+
+    def parse(self, value: object) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be a whole number, not {_type_name(value)}")
+        if not self.minimum <= value <= self.maximum:
+            raise ValueError(f"{value} is not from {self.minimum} to {self.maximum}")
+        return value
+
+    def parse_text(self, text: str) -> Any:
+        try:
+            number = int(text.strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+        return self.parse(number)
+
+
+class Days(Kind):
+    """A number of days out of a fixed list (`choices`, as text for --help), stored as an
+    integer."""
+
+    metavar = "DAYS"
+
+    def __init__(self, days: Iterable[int]) -> None:
+        self.days = tuple(days)
+        self.choices = tuple(str(day) for day in self.days)
+
+    def parse(self, value: object) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or value not in self.days:
+            raise ValueError(f"{value!r} is not one of {', '.join(self.choices)} days")
+        return value
+
+    def parse_text(self, text: str) -> Any:
+        try:
+            return self.parse(int(text.strip()))
+        except ValueError:
+            raise ValueError(f"{text!r} is not one of {', '.join(self.choices)} days") from None
+
+
 def _names(text: str) -> str:
     from acmecf.errors import InvalidNameError
     from acmecf.names import normalize_name
@@ -166,6 +227,15 @@ def _names(text: str) -> str:
 def _absolute_path(text: str) -> str:
     if not text.startswith("/"):
         raise ValueError(f"{text!r} is not an absolute path")
+    return text
+
+
+def _group(text: str) -> str:
+    # The syntax of a group name (useradd(8)); whether it exists is checked where it is used.
+    if not text or len(text) > 32 or not all(c.isalnum() or c in "._-" for c in text):
+        raise ValueError(f"{text!r} is not a group name")
+    if text.startswith("-"):
+        raise ValueError(f"{text!r} is not a group name")
     return text
 
 
@@ -208,7 +278,9 @@ def _type_name(value: object) -> str:
 class Setting:
     """One stored setting: `name` is its attribute, its key in the stored file (`key` when that
     differs) and, upper-cased, its `ACMECF_` environment variable (`env` when that differs;
-    empty for none). `flag` is its `acmecf issue` option (None: set another way)."""
+    empty for none). `flag` is its `acmecf issue` option (None: set another way).
+    `new_certificate`: a change of it needs a new certificate (it changes what the CA signs);
+    any other change is stored and applies from the next renewal on."""
 
     name: str
     kind: Kind
@@ -218,6 +290,7 @@ class Setting:
     section: str = "certificate"
     key: str | None = None
     env: str | None = None
+    new_certificate: bool = False
 
     @property
     def stored_key(self) -> str:
@@ -238,6 +311,7 @@ SETTINGS: tuple[Setting, ...] = (
         "ecdsa-p256",
         "Type of the certificate's private key.",
         "--key-type",
+        new_certificate=True,
     ),
     Setting(
         "server",
@@ -245,6 +319,7 @@ SETTINGS: tuple[Setting, ...] = (
         LETSENCRYPT,
         "ACME directory URL. Default: Let's Encrypt production.",
         "--server",
+        new_certificate=True,
     ),
     Setting(
         "email", Text(metavar="EMAIL"), None, "Contact address for the ACME account.", "--email"
@@ -295,12 +370,44 @@ SETTINGS: tuple[Setting, ...] = (
         "--propagation-timeout",
     ),
     Setting(
+        "dns_check",
+        Choice(DNS_CHECKS),
+        "authoritative",
+        "How to tell that DNS serves the records: ask every authoritative nameserver "
+        "(authoritative), poll the resolver (resolver: the system's, or --dns-resolver; for "
+        "hosts that may not send DNS queries elsewhere), or wait --propagation-delay (none).",
+        "--dns-check",
+    ),
+    Setting(
+        "propagation_settle",
+        Seconds(allow_zero=True),
+        PROPAGATION_SETTLE,
+        "Wait this long more once DNS serves every record, for the CA's resolvers elsewhere "
+        "(e.g. 5s, 0 for none).",
+        "--propagation-settle",
+    ),
+    Setting(
+        "propagation_delay",
+        Seconds(),
+        PROPAGATION_DELAY,
+        "With --dns-check none: how long to wait after publishing (e.g. 60s, 2m).",
+        "--propagation-delay",
+    ),
+    Setting(
+        "validation_timeout",
+        Seconds(),
+        300.0,
+        "Give up when the CA has not validated the names and issued the certificate by then.",
+        "--validation-timeout",
+    ),
+    Setting(
         "issuer",
         Choice(ISSUERS),
         ISSUER_ACME,
         "Who signs: the ACME CA (--server), or Cloudflare's Origin CA through the API "
         "(trusted only by Cloudflare's edge; key types ecdsa-p256 or rsa-2048).",
         "--issuer",
+        new_certificate=True,
     ),
     Setting(
         "reuse_key",
@@ -315,20 +422,42 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Prefer the alternate chain whose top certificate was issued by this CA name.",
         "--preferred-chain",
+        new_certificate=True,
     ),
     Setting(
         "profile",
         Text(metavar="NAME"),
         None,
-        "ACME certificate profile, e.g. classic or shortlived.",
+        "ACME certificate profile the CA must offer, e.g. Let's Encrypt's classic (90 days), "
+        "tlsserver (45 days) or shortlived (160 hours).",
         "--profile",
+        new_certificate=True,
+    ),
+    Setting(
+        "preferred_profile",
+        Text(metavar="NAME"),
+        None,
+        "ACME certificate profile to use when the CA offers it; otherwise the CA's default, "
+        "with a notice.",
+        "--preferred-profile",
+        new_certificate=True,
     ),
     Setting(
         "must_staple",
         Flag(),
         False,
-        "Ask for the OCSP Must-Staple feature.",
+        "Ask for the OCSP Must-Staple feature (not with Let's Encrypt, which no longer issues it).",
         "--must-staple/--no-must-staple",
+        new_certificate=True,
+    ),
+    Setting(
+        "challenge",
+        Choice(CHALLENGES),
+        CHALLENGE_DNS_01,
+        "How the CA checks the names: dns-01 publishes a TXT record through Cloudflare for "
+        "each order; dns-persist-01 relies on the records `acmecf persist setup` published "
+        "once, and needs no Cloudflare credentials.",
+        "--challenge",
     ),
     Setting(
         "deploy_hooks",
@@ -351,10 +480,63 @@ SETTINGS: tuple[Setting, ...] = (
         key="failure",
         env="ACMECF_FAILURE_HOOK",
     ),
+    Setting(
+        "combined",
+        Flag(),
+        False,
+        "Also write combined.pem: the private key, then the full chain (HAProxy, lighttpd, "
+        "ZNC). Same mode as the key.",
+        "--combined/--no-combined",
+        section="files",
+    ),
+    Setting(
+        "pkcs12",
+        Flag(),
+        False,
+        "Also write cert.p12 (PKCS#12: key, certificate and chain, for Java and Windows), "
+        "encrypted with the password in --pkcs12-password-file (without one: no password).",
+        "--pkcs12/--no-pkcs12",
+        section="files",
+    ),
+    Setting(
+        "pkcs12_password_file",
+        Text(_absolute_path, "FILE"),
+        None,
+        "File holding the password of cert.p12 (read at each renewal; the password itself is "
+        "never stored).",
+        "--pkcs12-password-file",
+        section="files",
+    ),
+    Setting(
+        "key_group",
+        Text(_group, "GROUP"),
+        None,
+        "Let this group read the key: privkey.pem (and combined.pem, cert.p12) 0640 and the "
+        "certificate's directories 0750, group GROUP (e.g. ssl-cert). The group must exist.",
+        "--key-group",
+        section="files",
+    ),
+    Setting(
+        "keep_versions",
+        Count(0, 1000),
+        KEEP_VERSIONS,
+        "Keep this many versions of the certificate (the live one included) and delete older "
+        "ones, keys first, after each renewal. 0 keeps every version.",
+        "--keep-versions",
+        section="files",
+    ),
+    Setting(
+        "origin_ca_validity",
+        Days(ORIGIN_CA_VALIDITIES),
+        365,
+        "With --issuer cloudflare-origin-ca: how many days the certificate is valid.",
+        "--origin-ca-validity",
+        new_certificate=True,
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
-SECTIONS = ("certificate", "hooks")
+SECTIONS = ("certificate", "hooks", "files")
 
 
 @dataclass(frozen=True)
@@ -373,22 +555,25 @@ class CertificateSettings:
     dns_resolvers: tuple[str, ...] = ()
     nameserver_port: int | None = None
     propagation_timeout: float = 180.0
+    dns_check: str = "authoritative"
+    propagation_settle: float = PROPAGATION_SETTLE
+    propagation_delay: float = PROPAGATION_DELAY
+    validation_timeout: float = 300.0
     issuer: str = ISSUER_ACME
     reuse_key: bool = False
     preferred_chain: str | None = None
     profile: str | None = None
+    preferred_profile: str | None = None
     must_staple: bool = False
+    challenge: str = CHALLENGE_DNS_01
     deploy_hooks: tuple[str, ...] = ()
     failure_hooks: tuple[str, ...] = ()
-
-
-class SettingError(ValueError):
-    """A value does not fit its setting: `key` names it as the source spells it."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
+    combined: bool = False
+    pkcs12: bool = False
+    pkcs12_password_file: str | None = None
+    key_group: str | None = None
+    keep_versions: int = KEEP_VERSIONS
+    origin_ca_validity: int = 365
 
 
 def settings_from_mapping(cert_name: str, tables: Mapping[str, Any]) -> CertificateSettings:

@@ -22,6 +22,7 @@ from acmecf.storage.model import (
     CertificateState,
     JournalEntry,
     LiveCertificate,
+    OutputFiles,
     StoredAccount,
     StoredCertificate,
 )
@@ -64,10 +65,19 @@ class CertificateStore(Protocol):
         """Store the settings and state of `certificate`, replacing what was stored."""
         ...
 
-    def publish(self, name: str, material: CertificateMaterial) -> str:
+    def publish(
+        self, name: str, material: CertificateMaterial, files: OutputFiles | None = None
+    ) -> str:
         """Store `material` as a new version of `name` and make it the live one, in one atomic
-        step; return the version's id. Raises StoreError when it cannot (the live version is
-        then unchanged)."""
+        step; return the version's id. The version also holds the `files` asked for
+        (combined.pem, cert.p12), and its key files are readable by `files.key_gid` when set.
+        Raises StoreError when it cannot (the live version is then unchanged)."""
+        ...
+
+    def prune(self, name: str, keep: int) -> list[str]:
+        """Delete the versions of `name` older than its newest `keep` (0: delete none), never
+        the live one; in each, the files holding the private key go first. Returns the ids
+        removed, oldest first. Idempotent; the caller holds the certificate's lock."""
         ...
 
     def live(self, name: str) -> LiveCertificate | None:

@@ -2,14 +2,21 @@
 
 Layout (directories 0700, private keys and settings 0600)::
 
-    <config>/renewal/<cert-name>.toml      settings ([certificate], [hooks]) and [state]
+    <config>/renewal/<cert-name>.toml      settings ([certificate], [hooks], [files]), [state]
     <config>/archive/<cert-name>/<version>/cert.pem, chain.pem, fullchain.pem, privkey.pem
+                                           (and combined.pem, cert.p12 when asked for)
     <config>/live/<cert-name> -> ../archive/<cert-name>/<version>
     <config>/accounts/<host>/<path>/key.pem, account.json
     <config>/locks/<key>.lock              one flock per certificate (or other key)
-    <config>/journal/<run>.jsonl           challenge records of one run, until removed
+    <config>/journal/<run>.jsonl           challenge records of one run (storage.file_journal)
     <config>/hooks/deploy/                 executables run after every issue or renewal
     <config>/origin-pull/                  see storage.origin_pulls
+
+A certificate whose key a group may read (OutputFiles.key_gid) has its key files 0640 and its
+directories (archive/<cert-name>/ and each version) 0750 in that group; the directories on the
+way there (the configuration directory, live/ and archive/) become 0711, so that the group can
+pass through them without listing them (certificates may have different groups). Every other
+directory stays 0700. `prune` removes old versions, the files holding the key first.
 
 A version is written under a temporary name, fsynced and renamed complete before the live link
 is switched to it by one rename: a reader sees the old key and certificate or the new pair,
@@ -32,7 +39,6 @@ import secrets
 import stat
 import threading
 import time
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,19 +48,23 @@ from urllib.parse import urlsplit
 from acmecf.errors import (
     CertificateNotFoundError,
     LockedError,
+    SettingError,
     StoredFileError,
     StoreError,
     UnsafePathError,
 )
 from acmecf.names import check_cert_name
-from acmecf.settings.table import SettingError, settings_from_mapping, to_mapping
+from acmecf.settings.table import settings_from_mapping, to_mapping
 from acmecf.storage import toml_text
 from acmecf.storage.model import (
+    COMBINED_FILE,
+    KEY_FILES,
+    PKCS12_FILE,
     BrokenCertificate,
     CertificateMaterial,
     CertificateState,
-    JournalEntry,
     LiveCertificate,
+    OutputFiles,
     StoredAccount,
     StoredCertificate,
     state_from_mapping,
@@ -70,6 +80,11 @@ STATE_CACHE = ".state-cache.json"
 _VERSION = re.compile(r"\d{4,}")
 _PARTIAL = re.compile(r"\.\d{4,}\.partial-[0-9a-f]+")
 MIN_FREE_BYTES = 1024 * 1024  # a version is a few KB; less than this and writes will fail
+# Modes a directory may have besides 0700 (storage.safe leaves these alone): the directories on
+# the way to a certificate's files may be passed through (0711); a certificate's own, entered by
+# the group that may read its key (0750).
+TRAVERSE = 0o711
+GROUP_DIRECTORY = 0o750
 
 
 def default_config_dir() -> Path:
@@ -102,6 +117,14 @@ class LivePaths:
     def privkey(self) -> Path:
         return self.directory / "privkey.pem"
 
+    @property
+    def combined(self) -> Path:
+        return self.directory / COMBINED_FILE
+
+    @property
+    def pkcs12(self) -> Path:
+        return self.directory / PKCS12_FILE
+
 
 @dataclass(frozen=True)
 class HookFile:
@@ -123,6 +146,8 @@ class FileStore:
             raise StoreError("the configuration directory must be a non-empty path")
         self.config_dir = Path(os.path.abspath(config_dir))
         self.location = str(self.config_dir)
+        from acmecf.storage.file_journal import FileJournal
+
         self.journal = FileJournal(self)
         self._lock = threading.Lock()
 
@@ -130,7 +155,7 @@ class FileStore:
 
     def root(self, *, create: bool = True) -> SafeDir:
         """The configuration directory, opened (and created 0700 unless `create` is false)."""
-        return SafeDir.open_root(self.config_dir, create=create)
+        return SafeDir.open_root(self.config_dir, create=create, accept=(TRAVERSE,))
 
     @contextlib.contextmanager
     def directory(self, *parts: str, create: bool = True) -> Iterator[SafeDir | None]:
@@ -141,8 +166,13 @@ class FileStore:
             return
         current = self.root(create=create)
         try:
-            for part in parts:
-                child = current.child(part, create=create) if create else current.maybe_child(part)
+            for depth, part in enumerate(parts, 1):
+                accept = _accepted_modes(parts[:depth])
+                child = (
+                    current.child(part, create=create, accept=accept)
+                    if create
+                    else current.maybe_child(part, accept=accept)
+                )
                 current.close()
                 if child is None:
                     yield None
@@ -152,9 +182,27 @@ class FileStore:
         finally:
             current.close()
 
+    INTERNAL = (
+        "renewal",
+        "archive",
+        "live",
+        "accounts",
+        "locks",
+        "journal",
+        "hooks",
+        "origin-pull",
+    )
+
     def prepare(self) -> None:
-        """Create the configuration directory (0700) if it is missing; check it."""
-        self.root().close()
+        """Create the configuration directory (0700) if it is missing, and check it and every
+        directory acmecf keeps in it (no link, nobody else's, not writable by others), before
+        a run does anything it could not take back (such as ordering a certificate)."""
+        with self.directory() as root:
+            assert root is not None
+            for name in self.INTERNAL:
+                child = root.maybe_child(name)
+                if child is not None:
+                    child.close()
 
     def check_free_space(self, needed: int = MIN_FREE_BYTES) -> None:
         """Raise StoreError when the configuration directory's file system is (nearly) full, so
@@ -265,17 +313,7 @@ class FileStore:
 
     def _parse(self, name: str, data: bytes) -> StoredCertificate:
         path = str(self.config_dir / "renewal" / f"{name}.toml")
-        try:
-            document = tomllib.loads(data.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise StoredFileError(path, None, "is not UTF-8 text") from None
-        except tomllib.TOMLDecodeError as err:
-            raise StoredFileError(path, None, f"is not valid TOML ({err})") from None
-        version = document.get("version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
-            raise StoredFileError(
-                path, "version", f"format {version!r} is not one this acmecf reads: upgrade acmecf"
-            )
+        document = toml_text.loads(path, data, FORMAT_VERSION)
         try:
             settings = settings_from_mapping(name, document)
             state_table = document.get("state", {})
@@ -302,42 +340,97 @@ class FileStore:
             assert renewal is not None
             renewal.write_atomic(f"{name}.toml", text.encode(), 0o600)
 
-    def publish(self, name: str, material: CertificateMaterial) -> str:
+    def publish(
+        self, name: str, material: CertificateMaterial, files: OutputFiles | None = None
+    ) -> str:
         check_cert_name(name)
-        with self.directory("archive") as archive_root:
-            assert archive_root is not None
-            with archive_root.child(name) as archive:
-                self._remove_partial_versions(archive)
-                number = self._next_version(archive)
-                version = f"{number:04d}"
-                partial = f".{version}.partial-{secrets.token_hex(4)}"
-                if not archive.mkdir_exclusive(partial):
-                    raise StoreError(f"cannot create a new version in {archive.path}")
+        files = files or OutputFiles()
+        gid = files.key_gid
+        key_mode = 0o640 if gid is not None else 0o600
+        directory_mode = GROUP_DIRECTORY if gid is not None else 0o700
+        contents = [
+            ("privkey.pem", material.privkey, key_mode),
+            ("cert.pem", material.cert, 0o644),
+            ("chain.pem", material.chain, 0o644),
+            ("fullchain.pem", material.fullchain, 0o644),
+        ]
+        if files.combined:
+            contents.append((COMBINED_FILE, material.privkey + material.fullchain, key_mode))
+        if files.pkcs12 is not None:
+            contents.append((PKCS12_FILE, files.pkcs12, key_mode))
+        with self.directory() as root:
+            assert root is not None
+            if gid is not None:
+                root.set_access(TRAVERSE)
+            with root.child("archive", accept=(TRAVERSE,)) as archive_root:
+                if gid is not None:
+                    archive_root.set_access(TRAVERSE)
+                with archive_root.child(name, accept=(GROUP_DIRECTORY,)) as archive:
+                    # Without a group, old versions become the owner's alone again too.
+                    archive.set_access(directory_mode, gid)
+                    version = self._write_version(archive, contents, directory_mode, gid)
+            with root.child("live", accept=(TRAVERSE,)) as live:
+                if gid is not None:
+                    live.set_access(TRAVERSE)
                 try:
-                    with archive.child(partial, create=False) as directory:
-                        for file_name, data, mode in (
-                            ("privkey.pem", material.privkey, 0o600),
-                            ("cert.pem", material.cert, 0o644),
-                            ("chain.pem", material.chain, 0o644),
-                            ("fullchain.pem", material.fullchain, 0o644),
-                        ):
-                            directory.write_atomic(file_name, data, mode)
-                    while not self._claim_version(archive, partial, version):
-                        number += 1
-                        version = f"{number:04d}"
-                except BaseException as err:
-                    with contextlib.suppress(StoreError):
-                        archive.remove_tree(partial)
-                    if isinstance(err, StoreError):
-                        raise StoreError(f"{err}; the live certificate is unchanged") from err
-                    raise
-        with self.directory("live") as live:
-            assert live is not None
-            try:
-                live.replace_symlink(name, f"../archive/{name}/{version}")
-            except StoreError as err:
-                raise StoreError(f"{err}; the live certificate is unchanged") from err
+                    live.replace_symlink(name, f"../archive/{name}/{version}")
+                except StoreError as err:
+                    raise StoreError(f"{err}; the live certificate is unchanged") from err
         return version
+
+    def _write_version(
+        self,
+        archive: SafeDir,
+        contents: list[tuple[str, bytes, int]],
+        directory_mode: int,
+        gid: int | None,
+    ) -> str:
+        """Write a complete version beside the others under a temporary name, then give it the
+        next free number; return that number."""
+        self._remove_partial_versions(archive)
+        number = self._next_version(archive)
+        version = f"{number:04d}"
+        partial = f".{version}.partial-{secrets.token_hex(4)}"
+        if not archive.mkdir_exclusive(partial):
+            raise StoreError(f"cannot create a new version in {archive.path}")
+        try:
+            with archive.child(partial, create=False) as directory:
+                directory.set_access(directory_mode, gid)
+                for file_name, data, mode in contents:
+                    group = gid if mode & 0o040 and file_name in KEY_FILES else None
+                    directory.write_atomic(file_name, data, mode, group=group)
+            while not self._claim_version(archive, partial, version):
+                number += 1
+                version = f"{number:04d}"
+        except BaseException as err:
+            with contextlib.suppress(StoreError):
+                archive.remove_tree(partial)
+            if isinstance(err, StoreError):
+                raise StoreError(f"{err}; the live certificate is unchanged") from err
+            raise
+        return version
+
+    def prune(self, name: str, keep: int) -> list[str]:
+        check_cert_name(name)
+        if keep <= 0:
+            return []
+        live = self.live_version(name)
+        removed: list[str] = []
+        with self.directory("archive", name, create=False) as archive:
+            if archive is None:
+                return []
+            versions = sorted((n for n in archive.names() if _VERSION.fullmatch(n)), key=int)
+            for version in versions[:-keep]:
+                if version == live:
+                    continue
+                with archive.child(version, create=False, accept=(GROUP_DIRECTORY,)) as old:
+                    for file_name in KEY_FILES:  # a run stopped halfway leaves no key behind
+                        old.remove(file_name)
+                archive.remove_tree(version)
+                removed.append(version)
+        if removed:
+            log.info("%s: removed old versions %s", name, ", ".join(removed))
+        return removed
 
     @staticmethod
     def _claim_version(archive: SafeDir, partial: str, version: str) -> bool:
@@ -364,7 +457,11 @@ class FileStore:
         if version is None:
             return None
         with self.directory("archive", name, create=False) as archive:
-            directory = archive.maybe_child(version) if archive is not None else None
+            directory = (
+                archive.maybe_child(version, accept=(GROUP_DIRECTORY,))
+                if archive is not None
+                else None
+            )
             if directory is None:
                 raise StoreError(
                     f"{self.config_dir / 'live' / name} points at a missing version {version}: "
@@ -555,6 +652,16 @@ class FileStore:
             os.close(fd)  # closing releases the lock
 
 
+def _accepted_modes(parts: tuple[str, ...]) -> tuple[int, ...]:
+    """The modes besides 0700 a directory of the configuration directory may keep: see the
+    module's doc (the root itself: FileStore.root)."""
+    if parts in (("live",), ("archive",)):
+        return (TRAVERSE,)
+    if parts[:1] == ("archive",):
+        return (GROUP_DIRECTORY,)
+    return ()
+
+
 def _is_settings_file(name: str) -> bool:
     return name.endswith(".toml") and not name.startswith(".")
 
@@ -576,215 +683,3 @@ def _hook_problem(path: Path, info: os.stat_result) -> str | None:
     if not info.st_mode & stat.S_IXUSR:
         return f"{path} is not executable: `chmod +x {path}` or remove it"
     return None
-
-
-# --- the challenge-record journal ------------------------------------------------------------
-
-
-class FileJournal:
-    """The journal as one file per run in `<config>/journal/`.
-
-    A run's file is created under a temporary name, locked (flock) and only then renamed into
-    place, so no other run ever sees it unlocked while its owner lives. Each entry is a JSON
-    line, written and fsynced before the record is created; removing a record appends a
-    "forget" line. A run that removed everything deletes its file. A file whose lock can be
-    taken belongs to a run that is no longer running: its records are leftovers.
-    """
-
-    def __init__(self, store: FileStore) -> None:
-        self._store = store
-
-    def open_run(self) -> FileRunJournal:
-        return FileRunJournal(self._store)
-
-    def empty(self) -> bool:
-        """True when no run has a journal file (one directory read; no lock)."""
-        try:
-            with self._store.directory("journal", create=False) as journal:
-                if journal is None:
-                    return True
-                return not any(n.endswith(".jsonl") for n in journal.names())
-        except StoreError:
-            return False
-
-    def leftovers(self) -> Iterator[FileLeftovers]:
-        with self._store.directory("journal", create=False) as journal:
-            if journal is None:
-                return
-            for name in journal.names():
-                if name.startswith(".") and name.endswith(".tmp"):
-                    _remove_if_abandoned(journal, name)
-            names = [n for n in journal.names() if n.endswith(".jsonl")]
-            for name in names:
-                try:
-                    fd = journal.open_lock_file(name)
-                except (StoreError, FileNotFoundError):
-                    continue
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    continue  # its run is still running: never touch what a live run owns
-                leftovers = FileLeftovers(journal.path / name, fd, _read_entries(fd))
-                try:
-                    yield leftovers
-                finally:
-                    leftovers.close()
-
-
-class FileRunJournal:
-    """One run's journal file; created on the first record.
-
-    Group commit: an entry is written under the lock and made durable by an fsync outside it;
-    one fsync covers every entry written before it, so workers that record at the same moment
-    share one instead of queueing for one each."""
-
-    def __init__(self, store: FileStore) -> None:
-        self._store = store
-        self._fd: int | None = None
-        self._path: Path | None = None
-        self._open: dict[JournalEntry, int] = {}
-        self._lock = threading.Lock()
-        self._sync_lock = threading.Lock()
-        self._written = 0  # lines written so far
-        self._synced = 0  # lines known durable
-
-    def record(self, entry: JournalEntry) -> None:
-        with self._lock:
-            if self._fd is None:
-                self._create()
-            self._append({"op": "add", **entry.as_json()})
-            self._open[entry] = self._open.get(entry, 0) + 1
-            written = self._written
-        self._sync(written)
-
-    def forget(self, entry: JournalEntry) -> None:
-        with self._lock:
-            if self._fd is None or entry not in self._open:
-                return
-            self._append({"op": "forget", **entry.as_json()})
-            self._open[entry] -= 1
-            if not self._open[entry]:
-                del self._open[entry]
-            written = self._written
-        self._sync(written)
-
-    def close(self) -> None:
-        with self._sync_lock, self._lock:
-            if self._fd is None:
-                return
-            if not self._open and self._path is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(self._path)
-            os.close(self._fd)
-            self._fd = None
-
-    def _create(self) -> None:
-        run = f"{os.getpid()}-{secrets.token_hex(4)}"
-        with self._store.directory("journal") as journal:
-            assert journal is not None
-            temporary = f".{run}.tmp"
-            fd = journal.open_lock_file(temporary)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            journal.rename(temporary, f"{run}.jsonl")
-            self._path = journal.path / f"{run}.jsonl"
-        self._fd = fd
-
-    def _append(self, line: Mapping[str, Any]) -> None:
-        assert self._fd is not None
-        data = (json.dumps(dict(line), sort_keys=True) + "\n").encode()
-        try:
-            os.lseek(self._fd, 0, os.SEEK_END)
-            os.write(self._fd, data)
-        except OSError as err:
-            from acmecf.storage.safe import store_error
-
-            raise store_error(self._path or "the journal", err) from err
-        self._written += 1
-
-    def _sync(self, line: int) -> None:
-        """Return once the first `line` lines are on disk."""
-        with self._sync_lock:
-            if self._synced >= line:
-                return  # another thread's fsync covered it
-            with self._lock:
-                fd, written = self._fd, self._written
-            if fd is None:
-                return
-            try:
-                os.fsync(fd)
-            except OSError as err:
-                from acmecf.storage.safe import store_error
-
-                raise store_error(self._path or "the journal", err) from err
-            self._synced = written
-
-
-class FileLeftovers:
-    """A dead run's journal file, locked by us while its records are removed."""
-
-    def __init__(self, path: Path, fd: int, entries: list[JournalEntry]) -> None:
-        self.path = path
-        self._fd = fd
-        self.entries = entries
-
-    def forget(self, entry: JournalEntry) -> None:
-        if entry in self.entries:
-            self.entries.remove(entry)
-            data = (json.dumps({"op": "forget", **entry.as_json()}, sort_keys=True) + "\n").encode()
-            try:
-                os.lseek(self._fd, 0, os.SEEK_END)
-                os.write(self._fd, data)
-                os.fsync(self._fd)
-            except OSError as err:
-                log.debug("could not note the removal in %s: %s", self.path, err)
-
-    def close(self) -> None:
-        if self._fd < 0:
-            return
-        if not self.entries:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
-        os.close(self._fd)
-        self._fd = -1
-
-
-def _remove_if_abandoned(journal: SafeDir, name: str) -> None:
-    """Remove a journal file that a run killed while creating it left under its temporary name
-    (it holds no entry: entries are written only once it is in place)."""
-    try:
-        fd = journal.open_lock_file(name)
-    except StoreError:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        journal.remove(name)
-    except (BlockingIOError, StoreError):
-        pass
-    finally:
-        os.close(fd)
-
-
-def _read_entries(fd: int) -> list[JournalEntry]:
-    """The entries added and not forgotten, in order; unreadable lines (a torn last write of a
-    killed run) are skipped."""
-    chunks = []
-    offset = 0
-    while True:
-        chunk = os.pread(fd, 1 << 16, offset)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        offset += len(chunk)
-    entries: list[JournalEntry] = []
-    for line in b"".join(chunks).splitlines():
-        try:
-            data = json.loads(line)
-            entry = JournalEntry.from_json(data)
-        except (ValueError, KeyError, TypeError):
-            continue
-        if data.get("op") == "add":
-            entries.append(entry)
-        elif data.get("op") == "forget" and entry in entries:
-            entries.remove(entry)
-    return entries

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from acmecf.settings.table import CertificateSettings, SettingError
+from acmecf.errors import SettingError
+from acmecf.settings.table import CertificateSettings
 
 UTC = datetime.UTC
 LIVE_FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
+COMBINED_FILE = "combined.pem"
+PKCS12_FILE = "cert.p12"
+KEY_FILES = ("privkey.pem", COMBINED_FILE, PKCS12_FILE)  # the files that hold the private key
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,9 @@ class CertificateState:
 
     `version` is the live version this state describes; `deployed_version` the last version
     whose deploy hooks ran (a version that went live without them, because a run died, gets
-    them on the next run).
+    them on the next run). `profile` is the ACME profile the CA issued it under;
+    `replaced_elsewhere` when the CA refused to replace it because another order (another
+    machine with the same account) already had (RFC 9773 alreadyReplaced).
     """
 
     not_before: datetime.datetime | None = None
@@ -40,6 +47,9 @@ class CertificateState:
     last_success: datetime.datetime | None = None
     version: str | None = None
     deployed_version: str | None = None
+    serial: str | None = None  # the issuer's id of the live certificate (Origin CA: its serial)
+    profile: str | None = None
+    replaced_elsewhere: datetime.datetime | None = None
 
 
 TIME_FIELDS = frozenset(
@@ -78,6 +88,21 @@ class CertificateMaterial:
     @property
     def fullchain(self) -> bytes:
         return self.given_fullchain if self.given_fullchain is not None else self.cert + self.chain
+
+
+@dataclass(frozen=True)
+class OutputFiles:
+    """What a version holds besides the four PEM files, and who may read its key.
+
+    The caller decides (from the certificate's settings, pki building the PKCS#12 bytes); the
+    store writes it as given, in the same version and the same atomic switch as the rest.
+    `key_gid` is the group that may read the files holding the key (0640) and enter the
+    certificate's directories (0750); None keeps them the owner's alone (0600 and 0700).
+    """
+
+    combined: bool = False  # combined.pem: the private key, then the full chain
+    pkcs12: bytes | None = field(default=None, repr=False)  # cert.p12, as it is to be written
+    key_gid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -176,3 +201,26 @@ def _time(raw: object, key: str) -> datetime.datetime:
     else:
         raise SettingError(key, f"must be a date and time, not {type(raw).__name__}")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class OriginSync:
+    """What an origin last synced of a certificate: the version, its digest, when, and how its
+    deploy hooks went ("ok" or the error)."""
+
+    origin: str
+    name: str
+    version: str
+    digest: str
+    synced_at: str
+    result: str
+
+
+def material_digest(material: CertificateMaterial) -> str:
+    """A digest of a version's public parts (leaf and chain): equal digests, same version,
+    without reading or decrypting the key (the leaf names the key's public half)."""
+    hashed = hashlib.sha256()
+    for part in (material.cert, material.chain):
+        hashed.update(len(part).to_bytes(8, "big"))
+        hashed.update(part)
+    return hashed.hexdigest()

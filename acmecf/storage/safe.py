@@ -5,7 +5,9 @@ Everything inside it is reached from an open descriptor of its parent directory,
 component at a time, with O_NOFOLLOW: a symbolic link planted anywhere inside never leads a
 read, a write or a chmod outside. A directory or file that is a link, that another user owns,
 or that group or others may write is refused with one line naming it and the fix. Directories
-are created 0700 (or the mode asked) whatever the umask; files are written to a temporary name
+are created 0700 (or the mode asked) whatever the umask, and one found with another mode is
+set to it, unless the caller accepts that mode for that directory (a directory a service group
+may enter: storage.files decides which); files are written to a temporary name
 in the same directory, fsynced, renamed over the old one, and the directory fsynced, so a
 reader sees the old content or the new, never a mix.
 
@@ -92,13 +94,13 @@ class SafeDir:
     # --- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open_root(cls, path: Path, *, create: bool = True) -> SafeDir:
+    def open_root(cls, path: Path, *, create: bool = True, accept: tuple[int, ...] = ()) -> SafeDir:
         """Open the configuration directory `path`, creating it (and missing parents) 0700.
 
         The path as given is the user's choice and may pass through links; the directory
         itself must be owned by the user running acmecf (or root) and not be writable by
-        group or others (a mode such as 0755 is tightened to 0700). Raises UnsafePathError,
-        StoreError.
+        group or others (a mode such as 0755 is tightened to 0700, unless it is one of
+        `accept`). Raises UnsafePathError, StoreError.
         """
         if create:
             try:
@@ -115,18 +117,25 @@ class SafeDir:
             raise store_error(path, err, "open") from err
         directory = cls(fd, path)
         try:
-            directory._check_and_tighten(os.fstat(fd), 0o700)
+            directory._check_and_tighten(os.fstat(fd), 0o700, accept)
         except BaseException:
             directory.close()
             raise
         return directory
 
-    def child(self, name: str, *, create: bool = True, mode: int = 0o700) -> SafeDir:
+    def child(
+        self,
+        name: str,
+        *,
+        create: bool = True,
+        mode: int = 0o700,
+        accept: tuple[int, ...] = (),
+    ) -> SafeDir:
         """Open the subdirectory `name`, creating it with `mode` when missing and `create`.
 
         Refuses (UnsafePathError) a link, a non-directory, a foreign owner or group/other
-        write; an existing directory whose mode is looser than `mode` is tightened. Raises
-        FileNotFoundError when it is missing and `create` is false.
+        write; an existing directory whose mode is neither `mode` nor one of `accept` is set
+        to `mode`. Raises FileNotFoundError when it is missing and `create` is false.
         """
         check_component(name)
         path = self.path / name
@@ -153,16 +162,16 @@ class SafeDir:
                 raise store_error(path, err, "open") from err
         directory = SafeDir(fd, path)
         try:
-            directory._check_and_tighten(os.fstat(fd), mode)
+            directory._check_and_tighten(os.fstat(fd), mode, accept)
         except BaseException:
             directory.close()
             raise
         return directory
 
-    def maybe_child(self, name: str) -> SafeDir | None:
+    def maybe_child(self, name: str, *, accept: tuple[int, ...] = ()) -> SafeDir | None:
         """The subdirectory `name`, or None when it does not exist (never creates it)."""
         try:
-            return self.child(name, create=False)
+            return self.child(name, create=False, accept=accept)
         except FileNotFoundError:
             return None
 
@@ -180,17 +189,29 @@ class SafeDir:
             path=str(path),
         )
 
-    def _check_and_tighten(self, info: os.stat_result, mode: int) -> None:
+    def _check_and_tighten(self, info: os.stat_result, mode: int, accept: tuple[int, ...]) -> None:
         if not _trusted_owner(info):
             raise _owner_problem(self.path, info)
         current = stat.S_IMODE(info.st_mode)
         if current & (stat.S_IWGRP | stat.S_IWOTH) and not mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise _writable_problem(self.path, info)
-        if current != mode:
+        if current != mode and current not in accept:
             try:
                 os.fchmod(self._fd, mode)
             except OSError as err:
                 raise store_error(self.path, err, "change the mode of") from err
+
+    def set_access(self, mode: int, group: int | None = None) -> None:
+        """Give this directory `mode` and (when not None) the group `group`. Never grants
+        write to group or others."""
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise ValueError("a directory acmecf trusts is never writable by group or others")
+        try:
+            if group is not None and os.fstat(self._fd).st_gid != group:
+                os.fchown(self._fd, -1, group)
+            os.fchmod(self._fd, mode)
+        except OSError as err:
+            raise store_error(self.path, err, "change the mode or group of") from err
 
     # --- files -----------------------------------------------------------------------------
 
@@ -236,11 +257,14 @@ class SafeDir:
         finally:
             os.close(fd)
 
-    def write_atomic(self, name: str, data: bytes, mode: int = 0o600) -> None:
+    def write_atomic(
+        self, name: str, data: bytes, mode: int = 0o600, *, group: int | None = None
+    ) -> None:
         """Replace `name` with `data` in one step (temporary file, fsync, rename, fsync of the
-        directory). The file never exists with looser permissions than `mode`. What the rename
-        replaces must be a regular file (or nothing): a link or directory there is refused.
-        Raises StoreError (disk full named as such), leaving any previous file untouched.
+        directory). The file never exists with looser permissions than `mode`; with `group`,
+        it belongs to that group before it gets its mode. What the rename replaces must be a
+        regular file (or nothing): a link or directory there is refused. Raises StoreError
+        (disk full named as such), leaving any previous file untouched.
         """
         check_component(name)
         path = self.path / name
@@ -262,6 +286,8 @@ class SafeDir:
             raise store_error(path, err) from err
         try:
             try:
+                if group is not None:
+                    os.fchown(fd, -1, group)
                 os.fchmod(fd, mode)
                 view = memoryview(data)
                 while view:
@@ -377,6 +403,28 @@ class SafeDir:
         except OSError as err:
             raise store_error(self.path / name, err, "create") from err
         return True
+
+    def create_file(self, name: str, mode: int = 0o600) -> int:
+        """A descriptor for writing the new file `name` (created `mode`, appended to; never
+        through a link; FileExistsError when something of that name is there)."""
+        check_component(name)
+        try:
+            fd = os.open(
+                name,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC,
+                mode,
+                dir_fd=self._fd,
+            )
+        except FileExistsError:
+            raise
+        except OSError as err:
+            raise store_error(self.path / name, err, "create") from err
+        try:
+            os.fchmod(fd, mode)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
 
     def open_lock_file(self, name: str) -> int:
         """A descriptor of the lock file `name` (created 0600, never through a link)."""

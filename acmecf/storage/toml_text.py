@@ -1,6 +1,7 @@
-"""Writing the small TOML files acmecf keeps (tomllib only reads).
+"""The small TOML files acmecf keeps: reading one with its format version checked, and writing
+one (tomllib only reads).
 
-Does not: read files, or write TOML beyond what acmecf's own files need (strings, booleans,
+Does not: open files, or write TOML beyond what acmecf's own files need (strings, booleans,
 numbers, datetimes, arrays of those, one level of tables).
 """
 
@@ -10,6 +11,27 @@ import datetime
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+
+def loads(path: str, data: bytes, version: int) -> dict[str, Any]:
+    """The document in `data` (the file `path`), whose top-level `version` (default: this
+    one) must be `version`. Raises StoredFileError naming the file and the problem."""
+    import tomllib
+
+    from acmecf.errors import StoredFileError
+
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise StoredFileError(path, None, "is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as err:
+        raise StoredFileError(path, None, f"is not valid TOML ({err})") from None
+    found = document.get("version", version)
+    if found != version:
+        raise StoredFileError(
+            path, "version", f"format {found!r} is not one this acmecf reads: upgrade acmecf"
+        )
+    return document
 
 
 def dumps(

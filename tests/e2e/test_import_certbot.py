@@ -178,7 +178,7 @@ def test_import_takes_over_the_current_certificate_and_account_then_renews_it(
     for kind in ("cert", "chain", "fullchain", "privkey"):
         assert (live / f"{kind}.pem").read_bytes() == (certbot_live / f"{kind}.pem").read_bytes()
     leaf = x509.load_pem_x509_certificate((certbot_live / "cert.pem").read_bytes())
-    [row] = json.loads(acmecf("list", "--json").stdout)
+    [row] = json.loads(acmecf("list", "--json").stdout)["certificates"]
     assert (row["name"], row["domains"], row["key_type"]) == (NAME, NAMES, "ecdsa-p384")
     assert row["not_after"] == leaf.not_valid_after_utc.isoformat()
     settings = tomllib.loads((acmecf.config_dir / "renewal" / f"{NAME}.toml").read_text())

@@ -84,10 +84,11 @@ def test_names_in_two_zones(acmecf: Acmecf, sandbox: Sandbox, pebble_root: Path)
         r.path.split("/dns_records")[0] for r in sandbox.emulator.requests if r.method == "POST"
     }
     assert len(zone_paths) == 2
-    zone_lists = [
+    zone_lookups = [
         r for r in sandbox.emulator.requests if r.method == "GET" and r.path.endswith("/zones")
     ]
-    assert len(zone_lists) == 1, "zones are looked up once per run"
+    assert all(r.query.get("name") for r in zone_lookups), "found by name, not listed"
+    assert len(zone_lookups) == 4, "shop.<zone>, then <zone>: once each per run"
     assert challenge_records(sandbox) == []
 
 
@@ -187,7 +188,7 @@ def test_a_dns_edit_only_token_works_with_zone_id(
 def test_an_unknown_zone_fails_before_anything_is_ordered(acmecf: Acmecf, sandbox: Sandbox) -> None:
     result = acmecf.issue("www.example.com", "www.not-in-account.org")
     assert result.code == 1
-    assert "no Cloudflare zone for _acme-challenge.www.not-in-account.org" in result.stderr
+    assert "no active Cloudflare zone for _acme-challenge.www.not-in-account.org" in result.stderr
     assert not [r for r in sandbox.emulator.requests if r.method == "POST"]
     assert not (acmecf.config_dir / "live").exists()
 

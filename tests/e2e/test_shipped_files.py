@@ -7,6 +7,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,23 @@ from acmecf.sandbox.testbed import Sandbox
 from .conftest import Acmecf
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def installed_acmecf() -> Path:
+    """The `acmecf` script of the environment running the tests, never one found on PATH.
+
+    On a fresh machine the virtualenv is not activated (make runs .venv/bin/python), so PATH
+    has no acmecf, or an unrelated one.
+    """
+    # Not resolved: .venv/bin/python is a symlink to the base interpreter.
+    for directory in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))):
+        script = directory / "acmecf"
+        if script.is_file() and os.access(script, os.X_OK):
+            return script
+    raise AssertionError(
+        f"no acmecf script beside {sys.executable}: install acmecf into this environment "
+        "(make test does: pip install -e '.[test]')"
+    )
 
 
 def fake_commands(directory: Path, log: Path, nginx_test_ok: bool) -> dict[str, str]:
@@ -36,26 +55,40 @@ def fake_commands(directory: Path, log: Path, nginx_test_ok: bool) -> dict[str, 
     return {"PATH": f"{directory}:{os.environ['PATH']}"}
 
 
+# The drop-in the README gives for an acmecf installed outside systemd's search path.
+DROP_IN = "[Service]\nExecStart=\nExecStart={path} renew\n"
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not here")
 def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
-    acmecf_path = shutil.which("acmecf")
-    assert acmecf_path, "acmecf must be installed (make test installs it)"
+    acmecf_path = str(installed_acmecf())
+    units = tmp_path / "units"
+    units.mkdir()
     for name in ("acmecf-renew.service", "acmecf-renew.timer"):
-        text = (ROOT / "systemd" / name).read_text()
-        (tmp_path / name).write_text(text.replace("/usr/local/bin/acmecf", acmecf_path))
+        shutil.copy(ROOT / "systemd" / name, units / name)  # as written
+    service = (units / "acmecf-renew.service").read_text()
+    assert re.search(r"^ExecStart=acmecf renew$", service, re.M), "found by systemd, by name"
+    assert re.search(r"^LogsDirectory=acmecf$", service, re.M)
+    in_search_path = any(
+        Path(directory, "acmecf").exists()
+        for directory in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin")
+    )
+    if not in_search_path:  # this checkout's acmecf lives in a virtualenv: the README's drop-in
+        (units / "acmecf-renew.service.d").mkdir()
+        (units / "acmecf-renew.service.d" / "path.conf").write_text(
+            DROP_IN.format(path=acmecf_path)
+        )
     result = subprocess.run(
-        [
-            "systemd-analyze",
-            "verify",
-            str(tmp_path / "acmecf-renew.service"),
-            str(tmp_path / "acmecf-renew.timer"),
-        ],
+        ["systemd-analyze", "verify", "acmecf-renew.service", "acmecf-renew.timer"],
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"},
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "acmecf-renew" not in result.stderr, result.stderr
+    readme = (ROOT / "README.md").read_text()
+    assert DROP_IN.format(path="/opt/acmecf/bin/acmecf") in readme, "the README's drop-in"
 
 
 def test_the_service_runs_renew_with_the_token_as_a_systemd_credential(
@@ -92,9 +125,11 @@ def test_the_cron_line_runs_and_is_silent_when_nothing_is_due(
         f"CLOUDFLARE_API_TOKEN={sandbox.client_environment()['CLOUDFLARE_API_TOKEN']}\n"
     )
     command = command.replace("/etc/acmecf/cloudflare.env", str(env_file))
+    # cron's PATH finds acmecf where pip put it; here, that is beside the running interpreter.
+    path = f"{installed_acmecf().parent}:{os.environ['PATH']}"
     result = subprocess.run(
         ["sh", "-c", command],
-        env=acmecf.environment(CLOUDFLARE_API_TOKEN=None),
+        env=acmecf.environment(CLOUDFLARE_API_TOKEN=None, PATH=path),
         capture_output=True,
         text=True,
         timeout=60,

@@ -12,7 +12,14 @@ from cryptography.hazmat.primitives import serialization
 
 from acmecf.dns.propagation import ExpectedRecord
 from acmecf.dns.provider import Zone
-from acmecf.errors import AcmecfError, AcmeError, CloudflareError, ZoneNotFoundError
+from acmecf.errors import (
+    AcmecfError,
+    AcmeError,
+    AlreadyReplaced,
+    CloudflareError,
+    ValidationFailed,
+    ZoneNotFoundError,
+)
 from acmecf.names import challenge_name
 
 from .x509_factory import TinyCA
@@ -53,13 +60,18 @@ class FakePropagation:
     def __init__(self, dns: FakeDns) -> None:
         self.dns = dns
         self.waited: list[list[ExpectedRecord]] = []
+        self.settles: list[float | None] = []
+        self.settle = 5.0
         self.fail: Exception | None = None
 
     def follow_cname(self, name: str) -> str:
         return name
 
-    def wait(self, records: list[ExpectedRecord], *, timeout: float) -> None:
+    def wait(
+        self, records: list[ExpectedRecord], *, timeout: float, settle: float | None = None
+    ) -> None:
         self.waited.append(list(records))
+        self.settles.append(settle)
         if self.fail is not None:
             raise self.fail
         for record in records:
@@ -77,6 +89,12 @@ class FakeChallenge:
 class FakeOrder:
     names: list[str]
     csr: bytes | None = None
+    profile: str | None = None
+
+
+@dataclass
+class FakePersistChallenge:
+    identifier: str
 
 
 @dataclass
@@ -89,16 +107,50 @@ class FakeCa:
     renewal_info_url: str | None = "https://ca.test/renewal-info"
     orders: list[dict[str, Any]] = field(default_factory=list)
     refuse_finalize: str | None = None
+    replaced: set[str] = field(default_factory=set)  # ARI ids another order replaced
+    default_profile: str | None = "classic"
+    persist: bool = True  # offers dns-persist-01
+    persist_answered: list[str] = field(default_factory=list)
+    not_found_yet: int = 0  # validations that fail as if the CA's view lagged (ValidationFailed)
 
-    def new_order(self, csr_pem: bytes, *, replaces: str | None, profile: str | None) -> FakeOrder:
+    def new_order(
+        self,
+        csr_pem: bytes,
+        *,
+        replaces: str | None,
+        profile: str | None,
+        preferred_profile: str | None = None,
+    ) -> FakeOrder:
         csr = x509.load_pem_x509_csr(csr_pem)
         names = list(
             csr.extensions.get_extension_for_class(
                 x509.SubjectAlternativeName
             ).value.get_values_for_type(x509.DNSName)
         )
-        self.orders.append({"names": names, "replaces": replaces, "profile": profile})
-        return FakeOrder(names)
+        if replaces is not None and replaces in self.replaced:
+            raise AlreadyReplaced(
+                "certificate already has a replacement order", problem="alreadyReplaced"
+            )
+        self.orders.append(
+            {
+                "names": names,
+                "replaces": replaces,
+                "profile": profile,
+                "preferred_profile": preferred_profile,
+            }
+        )
+        return FakeOrder(names, profile=profile or preferred_profile or self.default_profile)
+
+    def profile_of(self, order: FakeOrder) -> str | None:
+        return order.profile
+
+    def persist_challenges(self, order: FakeOrder) -> list[FakePersistChallenge]:
+        if not self.persist:
+            raise AcmeError(f"the CA at {self.server} does not offer dns-persist-01")
+        return [FakePersistChallenge(name) for name in order.names]
+
+    def answer_persist(self, challenge: FakePersistChallenge) -> None:
+        self.persist_answered.append(challenge.identifier)
 
     def pending_challenges(self, order: FakeOrder) -> list[FakeChallenge]:
         return [
@@ -110,7 +162,19 @@ class FakeCa:
             raise AcmeError(f"the CA could not validate {challenge.identifier}")
 
     def wait_for_authorizations(self, order: FakeOrder, deadline: float) -> None:
-        return None
+        if self.not_found_yet:
+            self.not_found_yet -= 1
+            raise ValidationFailed(
+                f"the CA could not validate {order.names[0]}: No TXT records found",
+                problem="dns",
+            )
+
+    def renewal_info(self, ari_id: str) -> tuple[dict[str, Any], Any]:
+        import datetime
+
+        self.orders.append({"renewal_info": ari_id})
+        window = {"start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00:00Z"}
+        return {"suggestedWindow": window}, datetime.timedelta(hours=6)
 
     def finalize(
         self, order: FakeOrder, csr_pem: bytes, deadline: float, *, preferred_chain: str | None

@@ -6,6 +6,7 @@ import datetime
 import json
 from typing import Any
 
+import pytest
 from acme import messages
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.jwk import JWKEC
@@ -96,3 +97,69 @@ def test_renewal_information_is_fetched_with_its_retry_after() -> None:
     ]
     assert reply["suggestedWindow"]["start"] == "2026-03-01T00:00:00Z"
     assert retry_after == datetime.timedelta(hours=6)
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
+    from acmecf.acme.client import retry_after_seconds
+
+    now = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.UTC)
+    assert retry_after_seconds("21600") == 21600.0
+    assert retry_after_seconds("Mon, 01 Jun 2026 13:00:00 GMT", now) == 3600.0
+    assert retry_after_seconds("Mon, 01 Jun 2026 11:00:00 GMT", now) == 0.0
+    assert retry_after_seconds("") is None
+    assert retry_after_seconds("soon") is None
+
+
+def test_problem_types_newer_than_the_library_are_known() -> None:
+    from acmecf.acme.problems import problem_type
+
+    replaced = messages.Error.from_json(
+        {"type": "urn:ietf:params:acme:error:alreadyReplaced", "detail": "x", "status": 409}
+    )
+    assert replaced.code is None, "the acme library does not know it"
+    assert problem_type(replaced) == "alreadyReplaced"
+    assert problem_type(messages.Error(typ="about:blank")) == ""
+
+
+def test_a_409_problem_is_an_acme_error_and_a_409_with_a_location_stays_a_conflict() -> None:
+    import requests
+    from acme import errors
+
+    from acmecf.acme.network import Network
+
+    def response(headers: dict[str, str], body: dict[str, Any]) -> requests.Response:
+        reply = requests.Response()
+        reply.status_code = 409
+        reply.headers.update({"Content-Type": "application/problem+json", **headers})
+        reply._content = json.dumps(body).encode()
+        return reply
+
+    problem = {"type": "urn:ietf:params:acme:error:alreadyReplaced", "detail": "d", "status": 409}
+    with pytest.raises(messages.Error) as refused:
+        Network._check_response(response({}, problem))
+    assert refused.value.typ == "urn:ietf:params:acme:error:alreadyReplaced"
+    with pytest.raises(errors.ConflictError):  # newAccount: the key has an account, here
+        Network._check_response(response({"Location": "https://ca.test/acct/1"}, problem))
+
+
+class ProfileSession:
+    def __init__(self) -> None:
+        self.server = "https://ca.test/dir"
+        self.profiles = {"classic": "90 days", "shortlived": "160 hours"}
+
+
+def test_a_preferred_profile_is_used_when_offered_and_dropped_with_a_notice_otherwise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from acmecf.errors import UsageError
+
+    acme: Any = ProfileSession()
+    assert orders.choose_profile(acme, None, "shortlived") == "shortlived"
+    assert orders.choose_profile(acme, None, "tlsserver") is None
+    assert caplog.messages == [
+        "the CA at https://ca.test/dir offers no profile 'tlsserver' (it offers classic, "
+        "shortlived): ordering its default profile"
+    ]
+    assert orders.choose_profile(acme, "classic", None) == "classic"
+    with pytest.raises(UsageError, match="offers no profile 'tlsserver'"):
+        orders.choose_profile(acme, "tlsserver", None)

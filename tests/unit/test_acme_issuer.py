@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from acmecf.errors import AcmeError, CloudflareError, PropagationError
+from acmecf.errors import AcmeError, CloudflareError, PropagationError, ValidationFailed
 from acmecf.issuers.acme import AcmeIssuer, CleanupReport
 from acmecf.issuers.base import CertificateRequest
 from acmecf.pki.chain import certificate_names
@@ -157,3 +157,74 @@ def test_a_record_whose_removal_failed_is_retried_alone() -> None:
     assert dns.batches == [("present", 2), ("cleanup", 2), ("cleanup", 1)]
     assert dns.records == set()
     assert narrative.cleanup_report.left == []
+
+
+def test_dns_persist_01_orders_without_touching_the_dns_provider_at_all() -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns)
+    clock = Clock()
+    narrative = AcmeIssuer(lambda: ca, None, None, clock=clock, cleanup_sleep=clock.sleep)
+    request = CertificateRequest(
+        cert_name="example.com",
+        names=("example.com", "*.example.com"),
+        challenge="dns-persist-01",
+        preferred_profile="shortlived",
+    )
+    issued = narrative.issue(request)
+    assert ca.persist_answered == ["example.com", "*.example.com"]
+    assert dns.created == [] and dns.records == set()
+    assert sorted(certificate_names(issued.chain.leaf)) == ["*.example.com", "example.com"]
+    assert ca.orders[0]["preferred_profile"] == "shortlived"
+    assert issued.profile == "shortlived", "the profile the order got"
+
+
+def test_dns_persist_01_at_a_ca_without_it_fails_before_anything_is_answered() -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns, persist=False)
+    narrative = AcmeIssuer(lambda: ca, None, None)
+    with pytest.raises(AcmeError, match="does not offer dns-persist-01"):
+        narrative.issue(
+            CertificateRequest(cert_name="x", names=("example.com",), challenge="dns-persist-01")
+        )
+    assert ca.persist_answered == []
+
+
+def test_a_validation_the_ca_failed_for_lag_is_retried_once_with_a_new_order_and_longer_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns, not_found_yet=1)
+    propagation = FakePropagation(dns)
+    issued = issuer(dns, ca, propagation).issue(REQUEST)
+    assert sorted(certificate_names(issued.chain.leaf)) == ["*.example.com", "example.com"]
+    assert len(ca.orders) == 2, "a new order: the failed authorization is invalid for good"
+    assert propagation.settles == [None, 60.0], "the retry waits 12 settle times"
+    assert dns.records == set(), "the first order's records went before the second"
+    retry_lines = [r.getMessage() for r in caplog.records if "ordering again" in r.getMessage()]
+    assert len(retry_lines) == 1
+    assert "retry 1 of 1" in retry_lines[0] and "No TXT records found" in retry_lines[0]
+
+
+def test_no_retry_line_when_the_first_validation_succeeds(caplog: pytest.LogCaptureFixture) -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns)
+    issuer(dns, ca).issue(REQUEST)
+    assert len(ca.orders) == 1
+    assert not [r for r in caplog.records if "ordering again" in r.getMessage()]
+
+
+def test_a_second_failed_validation_is_the_error_within_the_cas_failure_limit() -> None:
+    dns = FakeDns()
+    ca = FakeCa(dns, not_found_yet=5)
+    with pytest.raises(ValidationFailed, match="No TXT records found"):
+        issuer(dns, ca).issue(REQUEST)
+    assert len(ca.orders) == 2, "at most two failed authorizations per name and run"
+    assert dns.records == set()
+
+
+def test_the_retry_waits_at_least_a_few_seconds_when_there_is_no_settle_time() -> None:
+    dns = FakeDns()
+    propagation = FakePropagation(dns)
+    propagation.settle = 0.0
+    issuer(dns, FakeCa(dns, not_found_yet=1), propagation).issue(REQUEST)
+    assert propagation.settles == [None, 5.0]

@@ -263,29 +263,62 @@ def test_settings_acmecf_does_not_keep_are_named(tmp_path: Path, ca: TinyCA) -> 
     assert "no dns_cloudflare_credentials" in notes
 
 
-def test_key_reuse_chain_profile_and_must_staple_are_carried_over(
-    tmp_path: Path, ca: TinyCA
-) -> None:
+def test_key_reuse_chain_and_profile_are_carried_over(tmp_path: Path, ca: TinyCA) -> None:
     certbot_dir = tmp_path / "letsencrypt"
     write_lineage(
         certbot_dir,
         "example.com",
         [_version(ca, ["example.com"])],
-        _params(
-            reuse_key="True",
-            preferred_chain="ISRG Root X1",
-            required_profile="tlsserver",
-            must_staple="True",
-        ),
+        _params(reuse_key="True", preferred_chain="ISRG Root X1", required_profile="tlsserver"),
     )
     [takeover] = plan_import(certbot_dir, Store(tmp_path / "acmecf")).takeovers
     config = takeover.certificate.settings
-    assert (config.reuse_key, config.preferred_chain, config.profile, config.must_staple) == (
+    assert (config.reuse_key, config.preferred_chain, config.profile) == (
         True,
         "ISRG Root X1",
         "tlsserver",
-        True,
     )
+    assert config.preferred_profile is None
+
+
+def test_a_preferred_profile_stays_preferred(tmp_path: Path, ca: TinyCA) -> None:
+    certbot_dir = tmp_path / "letsencrypt"
+    write_lineage(
+        certbot_dir,
+        "example.com",
+        [_version(ca, ["example.com"])],
+        _params(preferred_profile="shortlived"),
+    )
+    [takeover] = plan_import(certbot_dir, Store(tmp_path / "acmecf")).takeovers
+    config = takeover.certificate.settings
+    assert (config.profile, config.preferred_profile) == (None, "shortlived")
+    assert not any("profile" in note for note in takeover.notes)
+
+
+def test_must_staple_is_dropped_with_a_note_for_lets_encrypt(tmp_path: Path, ca: TinyCA) -> None:
+    certbot_dir = tmp_path / "letsencrypt"
+    write_lineage(
+        certbot_dir, "example.com", [_version(ca, ["example.com"])], _params(must_staple="True")
+    )
+    [takeover] = plan_import(certbot_dir, Store(tmp_path / "acmecf")).takeovers
+    assert takeover.certificate.settings.must_staple is False
+    assert any(
+        note.startswith("must_staple is not carried over: Let's Encrypt no longer issues")
+        for note in takeover.notes
+    )
+
+
+def test_must_staple_is_kept_for_another_ca(tmp_path: Path, ca: TinyCA) -> None:
+    certbot_dir = tmp_path / "letsencrypt"
+    write_lineage(
+        certbot_dir,
+        "example.com",
+        [_version(ca, ["example.com"])],
+        _params(must_staple="True", server="https://acme.example/directory"),
+    )
+    [takeover] = plan_import(certbot_dir, Store(tmp_path / "acmecf")).takeovers
+    assert takeover.certificate.settings.must_staple is True
+    assert not any("must_staple" in note for note in takeover.notes)
 
 
 def test_a_missing_certbot_directory_says_which_option_to_pass(tmp_path: Path) -> None:

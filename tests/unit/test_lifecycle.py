@@ -90,9 +90,9 @@ def test_the_settings_of_a_new_certificate_exist_before_its_live_link(
     seen: list[list[str]] = []
     real_publish = FileStore.publish
 
-    def publish(self: FileStore, name: str, material: Any) -> str:
+    def publish(self: FileStore, name: str, material: Any, files: Any = None) -> str:
         seen.append(self.names())
-        return real_publish(self, name, material)
+        return real_publish(self, name, material, files)
 
     monkeypatch.setattr(FileStore, "publish", publish)
     obtain(stored("a.example.com", tmp_path), FakeServices(store, FakeIssuer(ca, {})))
@@ -115,7 +115,7 @@ def test_a_state_that_cannot_be_written_after_the_switch_still_counts_as_renewed
     monkeypatch.setattr(FileStore, "save", full_disk)
     outcome = obtain(stored("a.example.com", tmp_path), services)
     assert outcome.version == "0002" and outcome.error is None
-    assert "disk is full" in outcome.warnings[0]
+    assert "state was not recorded" in outcome.warnings[0] and "disk is full" in outcome.warnings[0]
     assert deployed(tmp_path, "a.example.com") == 2, "the version that went live got its hook"
     monkeypatch.setattr(FileStore, "save", real_save)
     # The next run finds the version without its recorded state, records it, and does not
@@ -235,3 +235,130 @@ def test_states_of_certificates_never_issued_are_due(tmp_path: Path) -> None:
     from acmecf.lifecycle.schedule import decide
 
     assert decide(CertificateState(), datetime.datetime.now(UTC)).due
+
+
+def test_a_certificate_another_machine_replaced_is_skipped_and_left_until_near_expiry(
+    tmp_path: Path, ca: TinyCA
+) -> None:
+    from acmecf.errors import AlreadyReplaced
+    from acmecf.lifecycle.schedule import last_resort_time
+
+    store = FileStore(tmp_path / "config")
+    obtain(stored("a.example.com", tmp_path), FakeServices(store, FakeIssuer(ca, {})))
+    certificate = store.load("a.example.com")
+    store.save(
+        StoredCertificate(
+            certificate.settings, dataclasses.replace(certificate.state, ari_id="aki.serial")
+        )
+    )
+    live = store.live("a.example.com")
+    refused = AlreadyReplaced("the CA says another order already replaced", problem="x")
+    outcome = obtain(
+        store.load("a.example.com"),
+        FakeServices(store, FakeIssuer(ca, {"a.example.com": refused})),
+    )
+    assert outcome.error is None and outcome.skipped is not None
+    assert "renewed here only from" in outcome.skipped
+    state = store.load("a.example.com").state
+    assert state.replaced_elsewhere is not None
+    assert state.last_result == "replaced elsewhere: another machine renewed it"
+    assert store.live("a.example.com") == live
+
+    def no_services() -> Services:
+        raise AssertionError("nothing is due: the next runs do not retry it")
+
+    assert renew_due(store, no_services, RenewSelection()).outcomes == []
+    # Near expiry it is renewed here after all, without claiming to replace anything.
+    assert state.not_after is not None
+    moment = last_resort_time(state)
+    assert moment is not None
+    issuer = FakeIssuer(ca, {})
+    report = renew_due(
+        store,
+        lambda: FakeServices(store, issuer),
+        RenewSelection(),
+        now=lambda: moment + datetime.timedelta(minutes=1),
+    )
+    assert [o.version for o in report.outcomes] == ["0002"]
+    assert issuer.requests[0].replaces is None
+    assert store.load("a.example.com").state.replaced_elsewhere is None
+
+
+@pytest.mark.parametrize(
+    ("server", "asked"),
+    [
+        ("https://acme-v02.api.letsencrypt.org/directory", False),
+        ("https://acme-staging-v02.api.letsencrypt.org/directory", False),
+        ("https://acme.example/directory", True),
+    ],
+)
+def test_must_staple_is_never_asked_of_lets_encrypt(
+    tmp_path: Path, ca: TinyCA, caplog: pytest.LogCaptureFixture, server: str, asked: bool
+) -> None:
+    store = FileStore(tmp_path / "config")
+    issuer = FakeIssuer(ca, {})
+    certificate = stored("a.example.com", tmp_path, server=server, must_staple=True)
+    assert obtain(certificate, FakeServices(store, issuer)).error is None
+    assert issuer.requests[0].must_staple is asked
+    assert ("no longer issues OCSP Must-Staple" in caplog.text) is not asked
+
+
+def test_the_request_carries_the_profiles_and_the_challenge(tmp_path: Path, ca: TinyCA) -> None:
+    store = FileStore(tmp_path / "config")
+    issuer = FakeIssuer(ca, {})
+    certificate = stored(
+        "a.example.com", tmp_path, preferred_profile="shortlived", challenge="dns-persist-01"
+    )
+    obtain(certificate, FakeServices(store, issuer))
+    request = issuer.requests[0]
+    assert (request.profile, request.preferred_profile, request.challenge) == (
+        None,
+        "shortlived",
+        "dns-persist-01",
+    )
+
+
+def test_the_post_hook_learns_what_was_renewed_and_what_failed() -> None:
+    from acmecf.lifecycle.obtain import Outcome
+    from acmecf.lifecycle.renew import RenewReport, post_hook_environment
+
+    report = RenewReport(
+        outcomes=[
+            Outcome("a.example.com", version="0002", names=("a.example.com", "*.a.example.com")),
+            Outcome("b.example.com", error=AcmeError("refused"), names=("b.example.com",)),
+            Outcome("c.example.com", skipped="another run renewed it", names=("c.example.com",)),
+        ],
+        errors=[("broken.example.com", StoreError("unreadable"))],
+    )
+    assert post_hook_environment(report) == {
+        "RENEWED_DOMAINS": "a.example.com *.a.example.com",
+        "FAILED_DOMAINS": "b.example.com",
+        "ACMECF_RENEWED": "a.example.com",
+        "ACMECF_FAILED": "b.example.com broken.example.com",
+    }
+
+
+def test_old_versions_are_pruned_after_each_renewal(tmp_path: Path, ca: TinyCA) -> None:
+    store = FileStore(tmp_path / "config")
+    certificate = stored("a.example.com", tmp_path, keep_versions=2)
+    for _ in range(4):
+        assert obtain(certificate, FakeServices(store, FakeIssuer(ca, {}))).ok
+    archive = tmp_path / "config" / "archive" / "a.example.com"
+    assert sorted(p.name for p in archive.iterdir()) == ["0003", "0004"]
+
+
+def test_a_certificate_another_run_failed_meanwhile_is_not_tried_again_at_once(
+    tmp_path: Path, ca: TinyCA
+) -> None:
+    from acmecf.lifecycle.renew import obtain_all
+
+    store = FileStore(tmp_path / "config")
+    store.save(stored("a.example.com", tmp_path))
+    decided = store.load("a.example.com")
+    later = datetime.datetime.now(UTC) + datetime.timedelta(seconds=5)
+    failed = dataclasses.replace(decided.state, last_attempt=later, last_result="the CA refused")
+    store.save(StoredCertificate(decided.settings, failed))  # another origin, while we waited
+    services = FakeServices(store, FakeIssuer(ca, {}))
+    [outcome] = list(obtain_all([(decided, None)], services, selection=RenewSelection()))
+    assert outcome.skipped == "another acmecf run tried it meanwhile and failed: the CA refused"
+    assert services.fake_issuer.requests == []

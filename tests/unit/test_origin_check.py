@@ -249,3 +249,27 @@ def _reissued_later(leaf: x509.Certificate, days: int = 1) -> x509.Certificate:
     for extension in leaf.extensions:
         builder = builder.add_extension(extension.value, extension.critical)
     return builder.sign(CA.intermediate_key, hashes.SHA256())
+
+
+def test_a_fresh_short_lived_certificate_is_not_reported_as_expiring() -> None:
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes
+
+    from acmecf.origin.findings import _expiry_finding
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, NAME)])
+    start = NOW - datetime.timedelta(hours=1)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(hours=160))
+        .sign(key, hashes.SHA256())
+    )
+    assert _expiry_finding(leaf, NOW).ok is True
+    assert _expiry_finding(leaf, start + datetime.timedelta(hours=150)).ok is False

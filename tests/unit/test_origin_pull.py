@@ -4,6 +4,7 @@ what acmecf remembers per zone."""
 from __future__ import annotations
 
 import datetime
+import logging
 import stat
 from pathlib import Path
 
@@ -12,9 +13,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from acmecf.errors import CertificateError
+from acmecf.cloudflare.origin_pulls import OriginPullCertificate
+from acmecf.dns.provider import Zone
+from acmecf.errors import CertificateError, OriginPullError
 from acmecf.origin.pulls import (
     SHARED_CA_SHA256,
+    DeployWait,
     check_shared_ca,
     client_certificates_due,
     create_private_ca,
@@ -22,8 +26,10 @@ from acmecf.origin.pulls import (
     fingerprint,
     issue_client_certificate,
     new_client_certificate,
+    others_on,
     save_client_certificate,
     shared_ca_pem,
+    wait_until_active,
     write_shared_ca,
 )
 from acmecf.storage.files import FileStore
@@ -133,3 +139,66 @@ def test_only_own_ca_zones_with_a_client_certificate_near_expiry_are_due(
     assert client_certificates_due(files, NOW) == []
     later = NOW + datetime.timedelta(days=336)
     assert client_certificates_due(files, later) == ["own.example"]
+
+
+class _DeployingPulls:
+    """Origin-pull uploads that turn active after `active_after` seconds of the fake clock."""
+
+    def __init__(self, clock: list[float], active_after: float, final: str = "active") -> None:
+        self.clock = clock
+        self.active_after = active_after
+        self.final = final
+        self.reads = 0
+
+    def zone_certificate(self, zone: object, certificate_id: str) -> OriginPullCertificate:
+        self.reads += 1
+        status = self.final if self.clock[0] >= self.active_after else "pending_deployment"
+        return OriginPullCertificate(certificate_id, status, None)
+
+    hostname_certificate = zone_certificate
+
+
+def _wait(clock: list[float], timeout: float = 600.0) -> DeployWait:
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    return DeployWait(timeout=timeout, clock=lambda: clock[0], sleep=sleep)
+
+
+def test_an_upload_is_waited_for_until_cloudflare_reports_it_active(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "acmecf")
+    clock = [0.0]
+    pulls = _DeployingPulls(clock, active_after=25.0)
+    zone = Zone("z" * 32, "example.com")
+    wait_until_active(pulls, zone, "cert-1", hostname_level=False, wait=_wait(clock))  # type: ignore[arg-type]
+    assert 25.0 <= clock[0] < 31.0, "within a poll of it going active"
+    progress = [
+        r.getMessage() for r in caplog.records if "waiting for Cloudflare" in r.getMessage()
+    ]
+    assert len(progress) == 2 and "pending_deployment" in progress[0]  # at ~10 s and ~20 s
+
+
+def test_an_upload_still_pending_at_the_limit_is_an_error_that_keeps_the_old_one() -> None:
+    clock = [0.0]
+    pulls = _DeployingPulls(clock, active_after=10_000.0)
+    with pytest.raises(OriginPullError, match="pending_deployment after 60s: the previous one"):
+        wait_until_active(
+            pulls,  # type: ignore[arg-type]
+            Zone("z" * 32, "example.com"),
+            "cert-1",
+            hostname_level=True,
+            wait=_wait(clock, timeout=60.0),
+        )
+    assert 60.0 <= clock[0] <= 61.0
+
+
+def test_what_stays_on_is_reported_after_a_change_of_one_level() -> None:
+    state = OriginPullState(
+        "z" * 32, "example.com", zone_level=OWN_CA, hostnames={"a.example.com": "c1"}
+    )
+    assert others_on(state, hostnames=[]) == ["per-hostname origin pulls stay on for a.example.com"]
+    assert others_on(state, hostnames=["a.example.com"]) == [
+        "zone-level origin pulls (own-ca) stay on for example.com"
+    ]

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from acmecf.lifecycle.schedule import apply_renewal_info, decide, next_renewal
+from acmecf.lifecycle.schedule import Decision, apply_renewal_info, decide, next_renewal
 from acmecf.pki.chain import ari_certificate_id
 from acmecf.settings.table import CertificateSettings
 from acmecf.storage.model import CertificateState, StoredCertificate
@@ -171,3 +171,87 @@ def test_replacing_state_keeps_settings() -> None:
     stored = certificate()
     updated = dataclasses.replace(stored.state, last_result="ok")
     assert StoredCertificate(stored.settings, updated).settings == stored.settings
+
+
+# --- short lifetimes, unusable replies, certificates replaced elsewhere -----------------------
+
+
+def short(**state: object) -> StoredCertificate:
+    """A shortlived certificate: 160 hours."""
+    return certificate(not_after=ISSUED + datetime.timedelta(hours=160), **state)
+
+
+def hours(value: float) -> datetime.datetime:
+    return ISSUED + datetime.timedelta(hours=value)
+
+
+def test_a_lifetime_under_ten_days_renews_at_half_life() -> None:
+    assert not decide(short().state, hours(79.9)).due
+    decision = decide(short().state, hours(80.1))
+    assert decision.due
+    assert decision.reason.endswith("past half of its short lifetime")
+    assert next_renewal(short().state) == hours(80)
+
+
+def test_ten_days_or_more_renews_at_a_third_left() -> None:
+    ten_days = certificate(not_after=ISSUED + datetime.timedelta(days=10))
+    assert next_renewal(ten_days.state) == ISSUED + datetime.timedelta(days=10) * 2 / 3
+    forty_five = certificate(not_after=ISSUED + datetime.timedelta(days=45))
+    assert next_renewal(forty_five.state) == at(30)
+    assert decide(forty_five.state, at(30.1)).reason.endswith("less than a third of its lifetime")
+
+
+def test_an_ari_window_decides_for_short_lifetimes_too() -> None:
+    stored = short(renewal_info_url=ARI_URL, ari_renew_at=hours(100), ari_next_check=hours(110))
+    assert not decide(stored.state, hours(90)).due
+    assert decide(stored.state, hours(100.1)).due
+
+
+def test_a_window_that_ends_when_it_starts_is_unusable() -> None:
+    same = {"suggestedWindow": {"start": "2026-03-01T00:00:00Z", "end": "2026-03-01T00:00:00Z"}}
+    with pytest.raises(ValueError):
+        apply_renewal_info(CertificateState(), same, datetime.timedelta(hours=1), at(1))
+
+
+def test_an_unusable_reply_drops_the_moment_and_waits_for_retry_after() -> None:
+    from acmecf.lifecycle.schedule import renewal_info_unusable
+
+    stored = certificate(renewal_info_url=ARI_URL, ari_renew_at=at(75), ari_next_check=at(10))
+    state = renewal_info_unusable(stored.state, datetime.timedelta(hours=6), at(10))
+    assert state.ari_renew_at is None, "no usable window: acmecf's own schedule decides"
+    assert state.ari_next_check == at(10) + datetime.timedelta(hours=6)
+    assert next_renewal(state) == at(60)
+
+
+def test_no_answer_keeps_the_moment_and_waits_for_retry_after_or_an_hour() -> None:
+    from acmecf.lifecycle.schedule import renewal_info_unanswered
+
+    stored = certificate(renewal_info_url=ARI_URL, ari_renew_at=at(75), ari_next_check=at(10))
+    asked = renewal_info_unanswered(stored.state, datetime.timedelta(minutes=30), at(10))
+    assert (asked.ari_renew_at, asked.ari_next_check) == (
+        at(75),
+        at(10) + datetime.timedelta(minutes=30),
+    )
+    silent = renewal_info_unanswered(stored.state, None, at(10))
+    assert silent.ari_next_check == at(10) + datetime.timedelta(hours=1)
+
+
+def test_a_certificate_replaced_elsewhere_waits_for_its_last_resort_and_asks_no_ari() -> None:
+    stored = certificate(
+        renewal_info_url=ARI_URL,
+        ari_renew_at=at(59),
+        ari_next_check=at(1),
+        replaced_elsewhere=at(59),
+    )
+    decision = decide(stored.state, at(70))
+    assert not decision.due and not decision.ari_check_needed
+    assert decision.reason == "replaced elsewhere; this copy renews at 2026-03-17 00:00"
+    assert next_renewal(stored.state) == at(75), "a sixth of 90 days before expiry"
+    assert decide(stored.state, at(75.1)).due
+    assert decide(stored.state, at(70), force=True).due
+    assert decide(stored.state, at(70), days=30).due, "--days still decides"
+
+
+def test_a_revoked_certificate_is_due_whatever_its_window() -> None:
+    stored = certificate(renewal_info_url=ARI_URL, ari_renew_at=at(80), last_result="revoked")
+    assert decide(stored.state, at(1)) == Decision(True, "revoked")
