@@ -520,7 +520,7 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument("--certificates", type=int, default=1000, help="default 1000")
     parser.add_argument(
-        "--parallel", type=int, default=256, help="acmecf renew --parallel (default 256)"
+        "--parallel", type=int, default=512, help="acmecf renew --parallel (default 512)"
     )
     parser.add_argument(
         "--off-certificates",

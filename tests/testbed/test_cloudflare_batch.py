@@ -178,3 +178,18 @@ def test_an_api_that_does_not_answer_fails_the_batch_without_splitting_it(
     outcomes = provider(emulator).apply(zone, presents(6))
     assert all(isinstance(outcome, CloudflareUnreachable) for outcome in outcomes)
     assert emulator.count_requests() == 3, "the funnel's retries, no halves"
+
+
+def test_many_names_cost_a_few_lookups_and_one_listing_of_the_zones(
+    emulator: CloudflareEmulator,
+) -> None:
+    from acmecf.cloudflare.zones import LOOKUPS_BEFORE_LISTING, CloudflareZones
+
+    emulator.add_zone("example.com")
+    emulator.add_zone("example.net")
+    zones = CloudflareZones(provider(emulator).api)
+    for index in range(100):
+        tld = "com" if index % 2 else "net"
+        assert zones.zone_for(f"_acme-challenge.site{index}.example.{tld}").name == f"example.{tld}"
+    # Each certificate's own name is looked up (it is not a zone) until listing is cheaper.
+    assert emulator.count_requests("GET /zones") == LOOKUPS_BEFORE_LISTING + 1

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from acmecf.storage.files import FileRunJournal, FileStore
+from acmecf.storage.file_journal import FileRunJournal
+from acmecf.storage.files import FileStore
 from acmecf.storage.model import JournalEntry
 
 ENTRY = JournalEntry("zone-1", "example.com", "_acme-challenge.example.com", "value-1", None)
