@@ -44,6 +44,12 @@ bench: system-deps install
 	@scripts/install-system-deps --with-pebble
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# Issue 14: 1,000 certificates in one renew, batching on and off (about 30 minutes; see the
+# README, "Thousands of certificates").
+.PHONY: bench-thousands
+bench-thousands: system-deps install
+	$(BIN)/python bench/thousands.py $(BENCH_ARGS)
+
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml

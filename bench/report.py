@@ -70,7 +70,7 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value:.2f} s" if value < 100 else f"{value:.0f} s"
     if unit == "MB":
         return f"{value / MB:.0f} MB"
-    return f"{value:.1f} {unit}"
+    return f"{value:.3f} {unit}" if value < 1 else f"{value:.1f} {unit}"
 
 
 def table(rows: list[Row]) -> str:

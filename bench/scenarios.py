@@ -24,8 +24,10 @@ import measure
 import peers
 from report import Row
 
-from acmecf import renewal
 from acmecf.sandbox.testbed import Sandbox
+from acmecf.settings.table import CertificateSettings
+from acmecf.storage.files import FileStore
+from acmecf.storage.model import CertificateState, StoredCertificate
 
 ZONE = "example.com"
 EMAIL = "bench@example.com"
@@ -425,19 +427,20 @@ class Bench:
         )
         if not first.ok:
             return first.failure()
-        template = renewal.load(self.renew_dir / "renewal" / "site00.toml")
+        store = FileStore(self.renew_dir)
+        template = store.load("site00")
         for index in range(1, RENEW_COUNT):
-            config = dataclasses.replace(
-                template.config, cert_name=f"site{index:02d}", names=names_of(index)
+            settings = dataclasses.replace(
+                template.settings, cert_name=f"site{index:02d}", names=names_of(index)
             )
-            path = self.renew_dir / "renewal" / f"site{index:02d}.toml"
-            path.write_text(renewal.dumps(renewal.StoredCertificate(config)))
+            store.save(StoredCertificate(settings))
         return ""
 
     def _count_renewed(self, since: datetime.datetime) -> int:
         count = 0
-        for path in sorted((self.renew_dir / "renewal").glob("*.toml")):
-            state = renewal.load(path).state
+        store = FileStore(self.renew_dir)
+        for name in store.names():
+            state = store.load(name).state
             if state.last_result == "ok" and state.last_success and state.last_success >= since:
                 count += 1
         return count
@@ -577,37 +580,38 @@ class Bench:
 
     def _store_settings(self, config_dir: Path) -> str:
         """Write the 1000 renewal files; return a note on where their state comes from."""
-        source = self.renew_dir / "renewal" / "site00.toml"
-        template = renewal.load(source) if source.exists() else None
+        source = FileStore(self.renew_dir)
+        template = source.load("site00") if "site00" in source.names() else None
         now = datetime.datetime.now(datetime.UTC)
         if template is not None and template.state.not_after is not None:
             state = template.state
-            config = template.config
+            config = template.settings
             origin = "the settings and state acmecf itself wrote for run 2's first certificate"
         else:
-            state = renewal.CertificateState(
+            state = CertificateState(
                 not_before=now - datetime.timedelta(days=10),
                 not_after=now + datetime.timedelta(days=80),
                 last_attempt=now - datetime.timedelta(days=10),
                 last_result="ok",
                 last_success=now - datetime.timedelta(days=10),
             )
-            config = renewal.CertificateConfig(
+            config = CertificateSettings(
                 cert_name="template", names=names_of(0), server=self.bed.pebble.directory_url
             )
             origin = "synthetic settings (90-day certificates issued 10 days ago)"
-        (config_dir / "renewal").mkdir(parents=True, exist_ok=True)
+        store = FileStore(config_dir)
         for index in range(STORED_COUNT):
             name = f"n{index:04d}"
-            stored = renewal.StoredCertificate(
-                dataclasses.replace(
-                    config,
-                    cert_name=name,
-                    names=(f"{name}.{ZONE}", f"*.{name}.{ZONE}"),
-                ),
-                state,
+            store.save(
+                StoredCertificate(
+                    dataclasses.replace(
+                        config,
+                        cert_name=name,
+                        names=(f"{name}.{ZONE}", f"*.{name}.{ZONE}"),
+                    ),
+                    state,
+                )
             )
-            (config_dir / "renewal" / f"{name}.toml").write_text(renewal.dumps(stored))
         return (
             f"{STORED_COUNT} renewal files cloned from {origin}; nothing is due and no "
             "renewal information (ARI) is to be fetched (Pebble 2.4 offers none)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import ssl
 import time
 from collections.abc import Callable
@@ -76,6 +77,7 @@ class AcmeSession:
             timeout=REQUEST_TIMEOUT,
             pacer=pacer or Pacer(sleep=sleep),
         )
+        read_environment_once(network, server)
         try:
             directory = client.ClientV2.get_directory(server, network)
         except Exception as err:
@@ -149,6 +151,19 @@ class AcmeSession:
         self.account_key = key
         self.acme.net.key = key
         self.acme.net.alg = ES256 if isinstance(key, JWKEC) else RS256
+
+
+def read_environment_once(network: client.ClientNetwork, server: str) -> None:
+    """Take the proxy and CA-bundle variables once, when the session opens. requests would
+    read the whole environment again for every request: a sixth of the CPU of a run that
+    renews hundreds of certificates."""
+    session = network.session
+    session.proxies.update(requests.utils.get_environ_proxies(server))
+    if network.verify_ssl is True:
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:  # what requests would have used instead of its own bundle
+            network.verify_ssl = bundle  # type: ignore[assignment]  # a path works too
+    session.trust_env = False
 
 
 def retry_after_seconds(value: str, now: datetime.datetime | None = None) -> float | None:

@@ -16,6 +16,7 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_PARALLEL = 32  # acmecf.lifecycle.services.DEFAULT_PARALLEL, without importing it
+MAX_PARALLEL = 512  # acmecf.settings.run.MAX_PARALLEL
 
 
 class CertNameType(click.ParamType[str, Any]):
@@ -236,7 +237,7 @@ def run_options(*, dry_run: str, parallel: str) -> Callable[[F], F]:
             ),
             click.option(
                 "--parallel",
-                type=click.IntRange(1, 256),
+                type=click.IntRange(1, MAX_PARALLEL),
                 default=DEFAULT_PARALLEL,
                 show_default=f"{DEFAULT_PARALLEL}, or [run] parallel of acmecf.toml",
                 envvar="ACMECF_PARALLEL",

@@ -4,6 +4,7 @@ address records (where the origin is, behind the proxy).
 The zone of a name is looked up by name (`GET /zones?name=`), walking up its labels from the
 longest candidate, so an account of thousands of zones costs a call or two per name instead of
 a listing of every zone; each answer is cached for the instance (one run; shared by threads).
+After ten lookups (a run of many certificates), every zone is listed once instead.
 When the API refuses the name filter, every zone is listed once instead. Only `active` zones
 count: a pending zone's nameservers are not the domain's yet, a moved one's no longer are.
 Raises ZoneNotFoundError when no visible zone matches, CloudflareError otherwise. Read-only.
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ZONES_PER_PAGE = 50  # the most the API allows
+# After this many lookups by name, one listing of every zone (50 a page) costs less than a
+# lookup for each name still to come: a run of a thousand certificates would otherwise look
+# up every certificate's own name, which is not a zone, once each.
+LOOKUPS_BEFORE_LISTING = 10
 ACTIVE: Final = "active"
 RECORDS_PER_PAGE = 1000
 
@@ -50,6 +55,7 @@ class CloudflareZones:
         self._zones: list[Zone] | None = None
         self._by_name: dict[str, Zone | None] = {}
         self._filter_refused = False
+        self._lookups = 0
 
     def zone_for(self, name: str) -> Zone:
         """The zone that holds `name`: the longest active zone name the credentials can see
@@ -132,10 +138,13 @@ class CloudflareZones:
         """The active zone named exactly `candidate`, or None (answers cached)."""
         if candidate in self._by_name:
             return self._by_name[candidate]
+        if self._zones is None and self._lookups >= LOOKUPS_BEFORE_LISTING:
+            self._visible()
         if self._zones is not None:
             found = next((z for z in self._zones if z.name == candidate), None)
             self._by_name[candidate] = found
             return found
+        self._lookups += 1
         try:
             # https://developers.cloudflare.com/api/resources/zones/methods/list/
             items = self.api.call(

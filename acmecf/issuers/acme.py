@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from acmecf.dns.propagation import ExpectedRecord
-from acmecf.dns.provider import DnsProvider, ZoneFinder
+from acmecf.dns.provider import DnsProvider, ManyRecords, ZoneFinder
 from acmecf.errors import AcmecfError, CloudflareError, ValidationFailed
 from acmecf.issuers.base import CertificateRequest, IssuedCertificate
 from acmecf.names import challenge_name
@@ -218,18 +218,14 @@ class AcmeIssuer:
 
         published: list[tuple[str, str]] = []
         try:
-            # 3. Publish every TXT record (apex and wildcard put two values at one name).
-            expected: list[ExpectedRecord] = []
-            for challenge in challenges:
-                target = targets.get(challenge.record_name) or challenge.record_name
-                published.append((target, challenge.value))
-                try:
-                    dns.present(target, challenge.value)
-                except CloudflareError as err:
-                    if err.status is not None and 400 <= err.status < 500 and err.status != 429:
-                        published.pop()  # refused outright: nothing was created
-                    raise
-                expected.append(ExpectedRecord(target, challenge.value, zones.get(target)))
+            # 3. Publish every TXT record (apex and wildcard put two values at one name); all
+            #    at once where the provider takes several, so they can share one API call.
+            records = [
+                (targets.get(challenge.record_name) or challenge.record_name, challenge.value)
+                for challenge in challenges
+            ]
+            publish(dns, records, published)
+            expected = [ExpectedRecord(name, value, zones.get(name)) for name, value in records]
             if challenges:
                 log.info("published %d TXT record(s)", len(published))
 
@@ -326,12 +322,7 @@ class AcmeIssuer:
         deadline = self._clock() + self._cleanup_patience
         pause = CLEANUP_FIRST_PAUSE
         while pending:
-            failed: list[tuple[tuple[str, str], Exception]] = []
-            for name, value in pending:
-                try:
-                    self._dns.cleanup(name, value)
-                except Exception as err:  # cleanup must never raise over the real error
-                    failed.append(((name, value), err))
+            failed = remove(self._dns, pending)
             if not failed:
                 break
             if self._clock() + pause > deadline:
@@ -356,3 +347,58 @@ class AcmeIssuer:
             pending = [record for record, _ in failed]
         if records:
             log.debug("removed %d TXT record(s)", len(records))
+
+
+def publish(
+    dns: DnsProvider, records: list[tuple[str, str]], published: list[tuple[str, str]]
+) -> None:
+    """Create every record, adding to `published` each one that may exist (all but those
+    refused outright); raise the first failure."""
+    if isinstance(dns, ManyRecords):
+        published.extend(records)
+        outcomes = dns.present_many(records)
+        for record, outcome in zip(records, outcomes, strict=True):
+            if refused_outright(outcome):
+                published.remove(record)  # nothing was created
+        problem = next((outcome for outcome in outcomes if outcome is not None), None)
+        if problem is not None:
+            raise problem
+        return
+    for record in records:
+        published.append(record)
+        try:
+            dns.present(*record)
+        except CloudflareError as err:
+            if refused_outright(err):
+                published.pop()  # nothing was created
+            raise
+
+
+def remove(
+    dns: DnsProvider, records: list[tuple[str, str]]
+) -> list[tuple[tuple[str, str], Exception]]:
+    """Try to delete every record (at once where the provider takes several); the ones that
+    failed, with why. Never raises: cleanup must never mask the real error."""
+    if isinstance(dns, ManyRecords):
+        try:
+            outcomes: list[Exception | None] = list(dns.cleanup_many(records))
+        except Exception as err:
+            outcomes = [err] * len(records)
+        return [(r, o) for r, o in zip(records, outcomes, strict=True) if o is not None]
+    failed: list[tuple[tuple[str, str], Exception]] = []
+    for name, value in records:
+        try:
+            dns.cleanup(name, value)
+        except Exception as err:
+            failed.append(((name, value), err))
+    return failed
+
+
+def refused_outright(err: Exception | None) -> bool:
+    """Whether the DNS API refused a record (4xx other than 429): then it was not created."""
+    return (
+        isinstance(err, CloudflareError)
+        and err.status is not None
+        and 400 <= err.status < 500
+        and err.status != 429
+    )

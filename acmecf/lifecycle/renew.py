@@ -249,9 +249,11 @@ def obtain_all(
     With `selection`, each certificate is decided again once its lock is held (certmagic's
     rule): one that another run renewed meanwhile is skipped.
     """
-    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+    import queue
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     workers = max(1, min(services.options.parallel, len(certificates)))
+    services.run_size += len(certificates)
 
     def work(certificate: StoredCertificate, decided: str | None) -> Outcome:
         if len(certificates) > 1:  # lines of one certificate need no name in front
@@ -271,20 +273,23 @@ def obtain_all(
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acmecf")
     futures: set[Future[Outcome]] = set()
+    # Finished futures arrive in a queue: waiting on the set of a thousand pending ones twice
+    # a second would cost the main thread more than the workers' own bookkeeping.
+    finished: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
     try:
-        futures = {
-            pool.submit(
-                contextvars.copy_context().run,
-                work,
-                certificate,
-                certificate.state.version,
+        for certificate, _ in certificates:
+            future = pool.submit(
+                contextvars.copy_context().run, work, certificate, certificate.state.version
             )
-            for certificate, _ in certificates
-        }
+            future.add_done_callback(finished.put)
+            futures.add(future)
         while futures:
-            done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+            try:
+                future = finished.get(timeout=0.5)  # a timeout, so signals are handled
+            except queue.Empty:
+                continue
+            futures.discard(future)
+            yield future.result()
     finally:
         if futures:  # left early (an exception in this thread): stop the workers' waits
             services.cancel()

@@ -1,12 +1,12 @@
 """The collaborators of one run, created on first use and shared between its certificates.
 
 One ACME session per server and thread (the acme library's nonce pool is not thread-safe; the
-first one per server opens under a lock so an account is registered once, and all share one
-pacer, so a Retry-After from the CA holds every worker back), one Cloudflare client per set of
-credentials (all within one request budget), one DNS checker per DNS setup, and the run's
-journal of challenge records. `cancel()` makes every wait in progress (DNS propagation, ACME
-polling, the budget) end with Interrupted so workers clean up and stop; record removal itself
-is never cancelled.
+first one per server opens alone so an account is registered once, the others then open in
+parallel, and all share one pacer, so a Retry-After from the CA holds every worker back), one
+Cloudflare client per set of credentials (all within one request budget), one DNS checker per
+DNS setup, and the run's journal of challenge records. `cancel()` makes every wait in progress
+(DNS propagation, ACME polling, the budget) end with Interrupted so workers clean up and stop;
+record removal itself is never cancelled.
 
 Does not: decide what is due, store certificates or print.
 """
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from acmecf.cloudflare.zones import CloudflareZones
     from acmecf.dns.journaled import JournaledProvider
     from acmecf.dns.propagation import PropagationChecker
+    from acmecf.dns.provider import DnsProvider
     from acmecf.errors import HookError
     from acmecf.issuers.acme import CleanupReport
     from acmecf.issuers.base import Issuer
@@ -79,6 +80,7 @@ class Services:
         self.cleanup_report: CleanupReport = CleanupReport()
         self.hook_lock = threading.Lock()
         self.published: list[str] = []  # certificates that went live in this run
+        self.run_size = 0  # certificates this run obtains (set by lifecycle.renew.obtain_all)
         # With a shared store: brings a new live version into this origin's live files, then
         # runs the deploy hooks (lifecycle.sync.join_fleet sets it).
         self.deploy_here: Callable[[StoredCertificate, Outcome | None], list[HookError]] | None = (
@@ -88,6 +90,8 @@ class Services:
         self._sessions = threading.local()
         self._cancelled = threading.Event()
         self._pacers: dict[str, Pacer] = {}
+        self._first_session: dict[str, threading.Lock] = {}
+        self._accounts_ready: set[str] = set()
         self._apis: dict[str | None, CloudflareApi] = {}
         self._budget: RequestBudget | None = None
         self._zones: dict[str | None, CloudflareZones] = {}
@@ -127,7 +131,10 @@ class Services:
         if server not in sessions:
             with self._lock:
                 pacer = self._pacers.setdefault(server, Pacer(sleep=self.sleep))
-                sessions[server] = open_session(
+                first = self._first_session.setdefault(server, threading.Lock())
+
+            def connect() -> AcmeSession:
+                return open_session(
                     server,
                     self.store,
                     email=settings.email,
@@ -137,6 +144,14 @@ class Services:
                     pacer=pacer,
                     sleep=self.sleep,
                 )
+
+            if server not in self._accounts_ready:  # it may register the account: one at a time
+                with first:
+                    if server not in self._accounts_ready:
+                        sessions[server] = connect()
+                        self._accounts_ready.add(server)
+            if server not in sessions:  # the account exists: the others open in parallel
+                sessions[server] = connect()
         return sessions[server]
 
     # --- Cloudflare ------------------------------------------------------------------------
@@ -172,25 +187,45 @@ class Services:
             return self._zones[credentials_file]
 
     def cloudflare_dns(
-        self, credentials_file: str | None, zone_id: str | None = None
+        self,
+        credentials_file: str | None,
+        zone_id: str | None = None,
+        *,
+        batch_limit: int | None = None,
     ) -> CloudflareDns:
         from acmecf.cloudflare.dns import CloudflareDns
 
         return CloudflareDns(
-            self.cloudflare(credentials_file), zones=self.zones(credentials_file), zone_id=zone_id
+            self.cloudflare(credentials_file),
+            zones=self.zones(credentials_file),
+            zone_id=zone_id,
+            batch_limit=batch_limit,
         )
 
     def dns(self, settings: CertificateSettings) -> JournaledProvider:
-        """The certificate's DNS provider, every record journaled before it is created."""
+        """The certificate's DNS provider, every record journaled before it is created; the
+        changes of concurrent certificates gathered into batch calls unless ACMECF_DNS_BATCH
+        is off (dns.batching)."""
         key = (settings.credentials_file, settings.zone_id)
         with self._lock:
             if key not in self._dns:
+                from acmecf.dns.batching import BatchingProvider, batch_options_from_environment
                 from acmecf.dns.journaled import JournaledProvider
 
+                batching = batch_options_from_environment(self.environment)
+                cloudflare = self.cloudflare_dns(
+                    settings.credentials_file, settings.zone_id, batch_limit=batching.limit
+                )
+                provider: DnsProvider = cloudflare
+                if batching.enabled:
+                    provider = BatchingProvider(
+                        cloudflare,
+                        linger=batching.linger,
+                        run_size=lambda: self.run_size,
+                        hurry=lambda: self.cancelled,
+                    )
                 self._dns[key] = JournaledProvider(
-                    self.cloudflare_dns(settings.credentials_file, settings.zone_id),
-                    self.journal(),
-                    settings.credentials_file,
+                    provider, self.journal(), settings.credentials_file
                 )
             return self._dns[key]
 

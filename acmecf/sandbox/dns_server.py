@@ -94,7 +94,8 @@ class ServedRecord:
 
 @dataclass(frozen=True)
 class ZoneView:
-    """What one server serves for one zone at one moment (SOA and NS are added here)."""
+    """What one server serves for one zone at one moment (SOA and NS are added here). The
+    serial must change whenever the records do: a server builds each version once."""
 
     name: str
     serial: int
@@ -115,6 +116,11 @@ class DnsView:
     zones: Mapping[str, Callable[[], ZoneView]]
     nameservers: tuple[tuple[str, str], ...]
 
+
+ZoneCache = dict[tuple[str, str, int, tuple[tuple[str, str], ...]], "_BuiltZone"]
+"""Built zones by (server, zone, SOA serial, nameservers): a zone's serial counts every change
+a server has seen, so one serial is one version of the zone for that server."""
+ZONE_CACHE_SIZE = 256
 
 ViewProvider = Callable[[str], DnsView | None]
 """Returns the view of the server listening at local address ``address`` (a nameserver's,
@@ -221,8 +227,9 @@ def _quote(string: bytes) -> str:
     return '"' + "".join(characters) + '"'
 
 
+@functools.lru_cache(maxsize=4096)
 def _name(text: str) -> dns.name.Name:
-    return dns.name.from_text(text)
+    return dns.name.from_text(text)  # names are immutable: one parse per text will do
 
 
 class _Node:
@@ -240,22 +247,59 @@ class _Node:
         rrset.add(rdata, ttl)
 
 
+@dataclass(frozen=True)
+class _BuiltZone:
+    """One zone's owner nodes, and every name that exists in it (owners and the empty
+    non-terminals above them, RFC 8020). Read-only once built: queries share it."""
+
+    nodes: dict[dns.name.Name, _Node]
+    names: frozenset[dns.name.Name]
+
+
 class _Index:
     """A view turned into owner names and zones, ready to answer queries.
 
-    Zones are materialized on first use (``zone_for``), so only the zones a query touches
-    are built.
+    Zones are built on first use (``zone_for``), so only the zones a query touches are built.
+    With a ``cache``, a zone is built once per server (``scope``) and SOA serial and shared,
+    read-only, by the queries that see that version of it; this index keeps its own nodes
+    (the nameservers' addresses, zones that overlap) apart and looks there first.
     """
 
-    def __init__(self, view: DnsView) -> None:
-        self.nodes: dict[dns.name.Name, _Node] = {}
+    def __init__(self, view: DnsView, cache: ZoneCache | None = None, scope: str = "") -> None:
+        self.own: dict[dns.name.Name, _Node] = {}
         self.zones: dict[dns.name.Name, dns.rrset.RRset] = {}
+        self._layers: list[_BuiltZone] = []
         self._view = view
-        self._extra_zones: set[dns.name.Name] = set()
+        self._cache = cache
+        self._scope = scope
         self._nameserver_names = [_name(host) for host, _ in view.nameservers]
+        if cache is not None and not self._nameservers_in_emulated_zones():
+            # The nameservers' own names and zones are the same for every query: build once.
+            base_key = ("", "", -1, view.nameservers)
+            base = cache.get(base_key)
+            if base is None:
+                self._add_nameservers()
+                names = {above for owner in self.own for above in _ancestors(owner)}
+                base = cache[base_key] = _BuiltZone(dict(self.own), frozenset(names))
+                self.own.clear()
+            self._layers.append(base)
+            for owner, node in base.nodes.items():
+                if dns.rdatatype.SOA in node.rrsets:
+                    self.zones[owner] = node.rrsets[dns.rdatatype.SOA]
+        else:
+            self._add_nameservers()
+
+    def _nameservers_in_emulated_zones(self) -> bool:
+        for host, _ in self._view.nameservers:
+            labels = host.lower().rstrip(".").split(".")
+            if any(".".join(labels[i:]) in self._view.zones for i in range(len(labels))):
+                return True
+        return False
+
+    def _add_nameservers(self) -> None:
         # Nameserver host names resolve everywhere; their parent becomes a zone of its own
         # when no emulated zone contains them (ada.ns.cloudflare.com lives in ns.cloudflare.com).
-        for host, address in view.nameservers:
+        for host, address in self._view.nameservers:
             owner = _name(host)
             if self.zone_for(owner) is None:
                 parent = owner.parent() if len(owner) > 2 else owner
@@ -263,11 +307,29 @@ class _Index:
             rdtype = "AAAA" if ":" in address else "A"
             self._node(owner).add(owner, NAMESERVER_ADDRESS_TTL, _rdata(rdtype, address))
 
+    def node(self, owner: dns.name.Name) -> _Node | None:
+        node = self.own.get(owner)
+        if node is not None:
+            return node
+        for layer in self._layers:
+            node = layer.nodes.get(owner)
+            if node is not None:
+                return node
+        return None
+
     def _node(self, owner: dns.name.Name) -> _Node:
-        node = self.nodes.get(owner)
+        """The node at `owner` to add to: this index's own (a shared one is copied first)."""
+        node = self.own.get(owner)
         if node is None:
-            node = _Node()
-            self.nodes[owner] = node
+            node = self.own[owner] = _Node()
+            for layer in self._layers:
+                shared = layer.nodes.get(owner)
+                if shared is not None:
+                    for rrset in shared.rrsets.values():
+                        for rdata in rrset:
+                            node.add(owner, rrset.ttl, rdata)
+            if dns.rdatatype.SOA in node.rrsets:
+                self.zones[owner] = node.rrsets[dns.rdatatype.SOA]
         return node
 
     def _add_zone(self, apex: dns.name.Name, serial: int) -> None:
@@ -284,10 +346,29 @@ class _Index:
         self.zones[apex] = node.rrsets[dns.rdatatype.SOA]
 
     def _materialize(self, apex: dns.name.Name, zone: ZoneView) -> None:
-        self._add_zone(apex, zone.serial)
-        for record in zone.records:
-            owner = _name(record.name)
-            self._node(owner).add(owner, record.ttl, record.rdata)
+        key = (self._scope, zone.name, zone.serial, self._view.nameservers)
+        built = self._cache.get(key) if self._cache is not None else None
+        if built is None:
+            built = _build_zone(apex, zone, self._nameserver_names)
+            if self._cache is not None:
+                if len(self._cache) >= ZONE_CACHE_SIZE:
+                    self._cache.clear()
+                self._cache[key] = built
+        overlaps = any(owner in built.nodes for owner in self.own) or any(
+            owner in built.nodes for layer in self._layers for owner in layer.nodes
+        )
+        if overlaps:  # names another zone (or a nameserver host) also has: merge them
+            for owner, node in built.nodes.items():
+                mine = self._node(owner)
+                for rrset in node.rrsets.values():
+                    for rdata in rrset:
+                        mine.add(owner, rrset.ttl, rdata)
+            self._layers.append(_BuiltZone({}, built.names))
+        else:  # the usual case: the built zone is used as it is
+            self._layers.append(built)
+        found = self.node(apex)
+        assert found is not None
+        self.zones[apex] = found.rrsets[dns.rdatatype.SOA]
 
     def zone_for(self, name: dns.name.Name) -> dns.name.Name | None:
         """The closest enclosing zone apex of ``name``, if any (built on first use)."""
@@ -305,9 +386,9 @@ class _Index:
 
     def exists(self, name: dns.name.Name) -> bool:
         """Whether ``name`` owns records or is an empty non-terminal (RFC 8020)."""
-        if name in self.nodes:
+        if any(name in layer.names for layer in self._layers):
             return True
-        return any(owner.is_subdomain(name) for owner in self.nodes)
+        return any(owner.is_subdomain(name) for owner in self.own)
 
     def rrsets_at(
         self, name: dns.name.Name, zone: dns.name.Name
@@ -316,7 +397,7 @@ class _Index:
 
         A wildcard ``*.<closest encloser>`` answers only for names that do not exist.
         """
-        node = self.nodes.get(name)
+        node = self.node(name)
         if node is not None:
             return node.rrsets
         if self.exists(name):
@@ -324,7 +405,7 @@ class _Index:
         encloser = name.parent()
         while encloser != zone and not self.exists(encloser):
             encloser = encloser.parent()
-        wildcard = self.nodes.get(dns.name.Name((b"*", *encloser.labels)))
+        wildcard = self.node(dns.name.Name((b"*", *encloser.labels)))
         if wildcard is None:
             return {}
         synthesized: dict[dns.rdatatype.RdataType, dns.rrset.RRset] = {}
@@ -344,8 +425,50 @@ class _Index:
         return rrset
 
 
+def _ancestors(name: dns.name.Name) -> list[dns.name.Name]:
+    """`name` and every name above it, the root excepted."""
+    found = []
+    while len(name) > 1:
+        found.append(name)
+        name = name.parent()
+    return found
+
+
+def _build_zone(
+    apex: dns.name.Name, zone: ZoneView, nameservers: Sequence[dns.name.Name]
+) -> _BuiltZone:
+    """One zone's nodes: its records, and at the apex its SOA and NS; and its names."""
+    nodes: dict[dns.name.Name, _Node] = {}
+    mname = nameservers[0] if nameservers else apex
+    soa = _rdata(
+        "SOA",
+        f"{mname} {SOA_RNAME}. {zone.serial} {SOA_REFRESH} {SOA_RETRY} {SOA_EXPIRE} {SOA_MINIMUM}",
+    )
+    top = nodes[apex] = _Node()
+    top.add(apex, SOA_TTL, soa)
+    for nameserver in nameservers:
+        top.add(apex, NS_TTL, _rdata("NS", nameserver.to_text()))
+    names: set[dns.name.Name] = {apex}
+    for record in zone.records:
+        owner = _name(record.name)
+        node = nodes.get(owner)
+        if node is None:
+            node = nodes[owner] = _Node()
+            above = owner
+            while above not in names and len(above) > len(apex):
+                names.add(above)
+                above = above.parent()
+        node.add(owner, record.ttl, record.rdata)
+    return _BuiltZone(nodes, frozenset(names))
+
+
 def build_response(
-    query: dns.message.Message, view: DnsView, *, recursive: bool
+    query: dns.message.Message,
+    view: DnsView,
+    *,
+    recursive: bool,
+    cache: ZoneCache | None = None,
+    scope: str = "",
 ) -> dns.message.Message:
     """Answer ``query`` from ``view``, as an authoritative server or as the resolver.
 
@@ -368,7 +491,7 @@ def build_response(
     if question.rdclass != dns.rdataclass.IN:
         response.set_rcode(dns.rcode.REFUSED)
         return response
-    index = _Index(view)
+    index = _Index(view, cache, scope)
     qtype = question.rdtype
     name = question.name.canonicalize()
     if index.zone_for(name) is None:
@@ -413,7 +536,7 @@ def _add_nameserver_addresses(
 ) -> None:
     for rdata in rrset:
         target = rdata.target
-        node = index.nodes.get(target)
+        node = index.node(target)
         if node is None:
             continue
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
@@ -487,6 +610,7 @@ class DnsServer:
         self._wakeup_reader, self._wakeup_writer = socket.socketpair()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._zone_cache: ZoneCache = {}
 
     @property
     def port(self) -> int:
@@ -666,7 +790,9 @@ class DnsServer:
         except dns.exception.DNSException:
             return _formerr(wire)
         recursive = local == self._resolver_address
-        response = build_response(query, view, recursive=recursive)
+        response = build_response(
+            query, view, recursive=recursive, cache=self._zone_cache, scope=local
+        )
         if transport == "udp":
             limit = max(PLAIN_UDP_LIMIT, query.payload) if query.edns >= 0 else PLAIN_UDP_LIMIT
             reply = response.to_wire(max_size=limit, prefer_truncation=True)

@@ -2,7 +2,7 @@
 command line does not say.
 
     [run]
-    parallel = 8          # certificates worked on at once (--parallel), 1-256
+    parallel = 8          # certificates worked on at once (--parallel), 1-512
     hook_timeout = "2m"   # a hook running longer is stopped (--hook-timeout)
     keep_logs = 30        # run logs kept (1-1000)
     log_format = "json"   # run logs as text (default) or JSON lines (--log-format)
@@ -23,6 +23,7 @@ from acmecf.errors import StoredFileError
 from acmecf.settings.values import parse_duration
 
 DEFAULT_PARALLEL = 32
+MAX_PARALLEL = 512  # workers, each with its own ACME session: about 0.3 MB each
 DEFAULT_HOOK_TIMEOUT = 300.0
 DEFAULT_KEEP_LOGS = 30
 MAX_KEEP_LOGS = 1000
@@ -44,7 +45,7 @@ def run_defaults(config: Any) -> RunDefaults:
     for key, value in section.items():
         where = f"run.{key}"
         if key == "parallel":
-            values[key] = _whole(config.path, where, value, 1, 256)
+            values[key] = _whole(config.path, where, value, 1, MAX_PARALLEL)
         elif key == "keep_logs":
             values[key] = _whole(config.path, where, value, 1, MAX_KEEP_LOGS)
         elif key == "hook_timeout":

@@ -3,6 +3,7 @@ X.509 chains (from x509_factory's TinyCA) without sockets or sleeps."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from acmecf.dns.propagation import ExpectedRecord
 from acmecf.dns.provider import Zone
 from acmecf.errors import (
+    AcmecfError,
     AcmeError,
     AlreadyReplaced,
     CloudflareError,
@@ -185,3 +187,30 @@ class FakeCa:
             c.public_bytes(serialization.Encoding.PEM).decode()
             for c in (leaf, self.ca.intermediate)
         )
+
+
+class FakeManyDns(FakeDns):
+    """FakeDns that takes several records at once (dns.provider.ManyRecords); `refuse` names
+    values it refuses outright (HTTP 400)."""
+
+    def __init__(self, zones: tuple[str, ...] = ("example.com",)) -> None:
+        super().__init__(zones)
+        self.batches: list[tuple[str, int]] = []
+        self.refuse: set[str] = set()
+
+    def present_many(self, records: Sequence[tuple[str, str]]) -> list[AcmecfError | None]:
+        self.batches.append(("present", len(records)))
+        return [self._try(self.present, name, value) for name, value in records]
+
+    def cleanup_many(self, records: Sequence[tuple[str, str]]) -> list[AcmecfError | None]:
+        self.batches.append(("cleanup", len(records)))
+        return [self._try(self.cleanup, name, value) for name, value in records]
+
+    def _try(self, change: Any, name: str, value: str) -> AcmecfError | None:
+        try:
+            if value in self.refuse:
+                raise CloudflareError(f"refused {value}", status=400)
+            change(name, value)
+        except AcmecfError as err:
+            return err
+        return None

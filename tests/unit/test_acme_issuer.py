@@ -10,7 +10,7 @@ from acmecf.issuers.base import CertificateRequest
 from acmecf.pki.chain import certificate_names
 from acmecf.pki.keys import load_key
 
-from .fakes import FakeCa, FakeDns, FakePropagation
+from .fakes import FakeCa, FakeDns, FakeManyDns, FakePropagation
 
 REQUEST = CertificateRequest(cert_name="example.com", names=("example.com", "*.example.com"))
 
@@ -130,6 +130,33 @@ def test_a_renewal_names_the_certificate_it_replaces_and_keeps_the_key() -> None
     assert ca.orders[0]["replaces"] == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
     assert ca.orders[0]["profile"] == "shortlived"
     assert issued.key_pem == kept
+
+
+def test_a_provider_that_takes_several_records_gets_them_all_at_once() -> None:
+    dns = FakeManyDns()
+    issuer(dns, FakeCa(dns)).issue(REQUEST)
+    assert dns.batches == [("present", 2), ("cleanup", 2)]
+    assert dns.records == set()
+
+
+def test_a_record_refused_among_several_fails_and_only_the_created_one_is_removed() -> None:
+    dns = FakeManyDns()
+    dns.refuse = {"token-for-*.example.com"}
+    narrative = issuer(dns, FakeCa(dns))
+    with pytest.raises(CloudflareError, match="refused token-for-"):
+        narrative.issue(REQUEST)
+    assert dns.batches == [("present", 2), ("cleanup", 1)]
+    assert dns.records == set()
+
+
+def test_a_record_whose_removal_failed_is_retried_alone() -> None:
+    dns = FakeManyDns()
+    dns.fail_cleanups = 1
+    narrative = issuer(dns, FakeCa(dns))
+    narrative.issue(REQUEST)
+    assert dns.batches == [("present", 2), ("cleanup", 2), ("cleanup", 1)]
+    assert dns.records == set()
+    assert narrative.cleanup_report.left == []
 
 
 def test_dns_persist_01_orders_without_touching_the_dns_provider_at_all() -> None:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from acmecf.storage.file_journal import FileRunJournal
 from acmecf.storage.files import FileStore
 from acmecf.storage.model import JournalEntry
 
@@ -67,3 +72,46 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     run._fd = None
     run._lock.release()
     assert [leftovers.entries for leftovers in store.journal.leftovers()] == [[ENTRY]]
+
+
+def test_records_written_while_an_fsync_runs_share_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = FileStore(tmp_path).journal.open_run()
+    run.record(ENTRY)  # the file exists
+    real_fsync, real_append = os.fsync, FileRunJournal._append
+    in_fsync, let_go, all_written = threading.Event(), threading.Event(), threading.Event()
+    synced: list[int] = []
+    written: list[Any] = []
+
+    def slow_fsync(fd: int) -> None:
+        synced.append(fd)
+        if len(synced) == 1:
+            in_fsync.set()
+            assert let_go.wait(10)
+        real_fsync(fd)
+
+    def counted_append(journal: FileRunJournal, line: Any) -> None:
+        real_append(journal, line)
+        written.append(line)
+        if len(written) == 4:
+            all_written.set()
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    monkeypatch.setattr(FileRunJournal, "_append", counted_append)
+    entries = [
+        JournalEntry("zone-1", "example.com", f"_acme-challenge.n{i}.example.com", "v", None)
+        for i in range(4)
+    ]
+    first = threading.Thread(target=run.record, args=(entries[0],))
+    first.start()
+    assert in_fsync.wait(10)
+    others = [threading.Thread(target=run.record, args=(entry,)) for entry in entries[1:]]
+    for thread in others:
+        thread.start()
+    assert all_written.wait(10)  # their lines are written; they queue for an fsync
+    let_go.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    assert len(synced) == 2, "the three records written meanwhile shared one fsync"
+    run.close()

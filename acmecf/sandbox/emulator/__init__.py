@@ -29,8 +29,9 @@ Emulated (one module per resource, all behind one route table, ``routes.RouteTab
 - ``auth``, ``ratelimit``, ``faults``, ``server``: credentials and their errors; the
   global limit of 1,200 requests per 5 minutes per user across that user's tokens, with
   ``Ratelimit``/``Ratelimit-Policy`` headers and 429 971 with ``Retry-After``; seeded
-  faults (429, 5xx before or after a write is applied, an API that never answers); the
-  HTTP server and a request log that names each route.
+  faults (429, 5xx before or after a write is applied, an API that never answers, one
+  that answers late, record names it refuses); the HTTP server and a request log that
+  names each route.
 - ``nameservers`` (with ``acmecf.sandbox.dns_server``): what each nameserver and the
   resolver serve over UDP and TCP at each moment, per-nameserver delays, unreachable and
   IPv6-only nameservers, and a resolver that can lag them all.

@@ -5,7 +5,8 @@ It owns the state, the API pipeline and both servers, and is the only place test
 counted, and the API's validation and quotas apply), properties, ``records``, ``zones``
 and ``count_requests`` read it back, and the ``set_*`` methods turn run-time knobs
 (zone status, plan and quotas; nameserver delays, reachability and IPv6; the resolver's
-lag; rate limits; faults; origin-pull deployment time). Every method is thread-safe and
+lag; rate limits; faults, API latency and refused record names; origin-pull deployment
+time). Every method is thread-safe and
 may be called before or after ``start``.
 
 Does not: answer requests itself (``server.Api`` does), or serve DNS (``dns_server`` does,
@@ -528,6 +529,24 @@ class CloudflareEmulator:
             retry_after=retry_after,
             seed=seed,
         )
+
+    def set_api_latency(self, seconds: float) -> None:
+        """Answer every API request ``seconds`` after handling it (0, the default: at once).
+
+        The real API takes a few hundred milliseconds; with a latency, requests of
+        concurrent clients overlap as they do in production. A write is applied first.
+        """
+        if seconds < 0:
+            raise ValueError(f"latency must not be negative, not {seconds}")
+        self._faults.latency = float(seconds)
+
+    def refuse_record_names(self, *names: str) -> None:
+        """Refuse to create any record at these names (400 1004 with 9000 "DNS name is
+        invalid." in its chain), alone or in a batch, until called again without them."""
+        with self._state.lock:
+            self._state.refused_names = frozenset(
+                to_ascii(name.strip()).rstrip(".").lower() for name in names
+            )
 
     def set_api_silent(self, silent: bool) -> None:
         """Accept API connections and never answer (True) until switched back (False).

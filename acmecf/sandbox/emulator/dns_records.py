@@ -109,6 +109,8 @@ def new_record(
         raise dns_validation_error(1004, f"Unsupported record type {record_type!r}.")
     record_type = record_type.upper()
     name = absolute_name(zone, payload.get("name"))
+    if name in state.refused_names:  # an injected refusal (refuse_record_names)
+        raise dns_validation_error(9000, "DNS name is invalid.")
     content = payload.get("content")
     ttl = payload.get("ttl", AUTOMATIC_TTL)
     if isinstance(ttl, float) and ttl.is_integer():
@@ -419,7 +421,7 @@ def get_record(state: State, call: ApiCall) -> Reply:
 def delete_record(state: State, call: ApiCall) -> Reply:
     zone = dns_zone(state, call.credential, call, edit=True)
     record = _stored_record(state, zone, call.params["record_id"])
-    record.hidden_from = state.propagation_times(time.monotonic())
+    state.delete_record(record, state.propagation_times(time.monotonic()))
     return Reply(200, envelope({"id": record.id}))
 
 
@@ -523,7 +525,7 @@ def batch_records(state: State, call: ApiCall) -> Reply:
         posted.append(record)
     # Every change was accepted: apply them all.
     for record in deleted:
-        record.hidden_from = visible_from
+        state.delete_record(record, visible_from)
     for record in (*changed["patches"], *changed["puts"], *posted):
         state.store_record(record)
     result = {

@@ -8,7 +8,9 @@ generator (the same seed and the same requests give the same faults):
 - ``applied_errors``: a fraction of writes (POST, PUT, PATCH, DELETE) that are applied and
   then answered 5xx, the case a client must recover from by reading back;
 - ``silent``: every request is accepted and never answered;
-- ``inject_rate_limit(n)``: exactly the next n requests answered 429 971.
+- ``inject_rate_limit(n)``: exactly the next n requests answered 429 971;
+- ``latency``: every answer is sent that many seconds after the request was handled, as the
+  real API takes a few hundred milliseconds (a write is applied before the wait).
 
 The 5xx answers have the shapes Cloudflare's edge sends: 502, 503 and 504 come as the
 edge's HTML error page (``server: cloudflare``, no JSON envelope), a 500 from the API
@@ -76,6 +78,7 @@ class FaultPlan:
         self._injected_retry_after = 1
         self._audible = threading.Event()
         self._audible.set()
+        self.latency = 0.0
 
     def configure(
         self,

@@ -52,20 +52,68 @@ def _moment(times: tuple[float, ...], view_index: int | None) -> float:
 
 
 def _zone_view(state: State, zone: Zone, view_index: int | None, now: float) -> ZoneView:
-    served: list[ServedRecord] = []
-    changes = 0
+    """What one server serves of `zone` at `now`: built again only after a record change or
+    once a stored moment (a change reaching this server) has passed."""
     with state.lock:
-        for record in state.zone_records(zone.id):
-            vanishes = _moment(record.hidden_from, view_index) if record.hidden_from else math.inf
-            changes += vanishes <= now
-            # The newest version this server has picked up is the one it serves; an update
-            # replaces the older version only where the newer one has arrived.
-            serving: Record | None = None
-            for version in record.versions():
-                appears = _moment(version.visible_from, view_index)
-                if appears <= now:
-                    changes += 1
-                    serving = serving or version
-            if serving is not None and now < vanishes:
-                served.extend(serving.served)
-    return ZoneView(name=zone.name, serial=SERIAL_BASE + changes, records=tuple(served))
+        key = (zone.id, view_index)
+        cached = state.zone_views.get(key)
+        if cached is not None:
+            changes, valid_until, view = cached
+            if changes == zone.changes and now < valid_until:
+                return view
+        view, valid_until = _build_zone_view(state, zone, view_index, now)
+        state.zone_views[key] = (zone.changes, valid_until, view)
+        return view
+
+
+def _build_zone_view(
+    state: State, zone: Zone, view_index: int | None, now: float
+) -> tuple[ZoneView, float]:
+    """The view, and until when it holds (the next moment of this server after `now`)."""
+    served: list[ServedRecord] = []
+    changes = zone.forgotten_changes
+    gone: list[Record] = []
+    next_moment = math.inf
+    for record in state.zone_records(zone.id):
+        if _gone_everywhere(record, now):
+            gone.append(record)
+            continue
+        vanishes = _moment(record.hidden_from, view_index) if record.hidden_from else math.inf
+        if vanishes <= now:
+            changes += 1
+        else:
+            next_moment = min(next_moment, vanishes)
+        # The newest version this server has picked up is the one it serves; an update
+        # replaces the older version only where the newer one has arrived.
+        serving: Record | None = None
+        for version in record.versions():
+            appears = _moment(version.visible_from, view_index)
+            if appears <= now:
+                changes += 1
+                serving = serving or version
+            else:
+                next_moment = min(next_moment, appears)
+        if serving is not None and now < vanishes:
+            served.extend(serving.served)
+    # A record deleted long enough ago that no server (nor the resolver) can see any of
+    # its versions again is forgotten; its changes (each version, and the deletion) stay
+    # in the serial, as every view had counted them.
+    for record in gone:
+        forgotten = len(record.versions()) + 1
+        zone.forgotten_changes += forgotten
+        changes += forgotten
+        state.forget_record(record)
+    # Other servers' moments may come sooner than this one's: they only matter to their own
+    # views, and a forgotten record changes no view, so neither ends this one early.
+    view = ZoneView(name=zone.name, serial=SERIAL_BASE + changes, records=tuple(served))
+    return view, next_moment
+
+
+def _gone_everywhere(record: Record, now: float) -> bool:
+    """Whether every server, and the resolver, has stopped serving `record` for good."""
+    if record.hidden_from is None:
+        return False
+    moments = [*record.hidden_from]
+    for version in record.versions():
+        moments.extend(version.visible_from)
+    return max(moments) <= now

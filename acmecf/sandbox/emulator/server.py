@@ -168,6 +168,8 @@ class Api:
                 )
             )
         logger.debug("%s %s -> %d", method, path, reply.status)
+        if self.faults.latency > 0:
+            time.sleep(self.faults.latency)  # done already, answered late (set_api_latency)
         return reply
 
 

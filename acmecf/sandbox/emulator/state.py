@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography import x509
 
-from acmecf.sandbox.dns_server import DnsQuery, ServedRecord
+from acmecf.sandbox.dns_server import DnsQuery, ServedRecord, ZoneView
 
 API_ACCOUNT_NAME = "Sandbox account"
 
@@ -62,6 +62,11 @@ class Zone:
     record_quota: int | None = None
     tag_quota: int | None = None
     modified_on: str | None = None
+    # Changes of records that every server stopped serving and the emulator then forgot: they
+    # still count in the SOA serial.
+    forgotten_changes: int = 0
+    # Bumped by every record change, so a DNS view built before it is built again.
+    changes: int = 0
 
 
 DEFAULT_USER = "sandbox@example.com"
@@ -203,6 +208,8 @@ class State:
         # Where each nameserver listens over IPv4, whatever address it is published at.
         self.ipv4_addresses = [nameserver.address for nameserver in nameservers]
         self.resolver_lag = 0.0
+        # Record names the API refuses, single or in a batch (refuse_record_names).
+        self.refused_names: frozenset[str] = frozenset()
         self.zones: dict[str, Zone] = {}
         self.zone_ids_by_name: dict[str, str] = {}
         self.records: dict[str, Record] = {}
@@ -212,6 +219,9 @@ class State:
         self.global_keys: dict[tuple[str, str], str] = {}
         self.tls = TlsState()
         self.dns_queries: list[DnsQuery] = []
+        # Built DNS views by (zone id, server index or None for the resolver): the zone's
+        # `changes` they were built at, the moment until which they hold, and the view.
+        self.zone_views: dict[tuple[str, int | None], tuple[int, float, ZoneView]] = {}
 
     # ------------------------------------------------------------------ zones
 
@@ -245,6 +255,18 @@ class State:
     def store_record(self, record: Record) -> None:
         self.records[record.id] = record
         self.records_by_zone[record.zone_id][record.id] = record
+        self.zones[record.zone_id].changes += 1
+
+    def delete_record(self, record: Record, hidden_from: tuple[float, ...]) -> None:
+        """Mark `record` deleted: each server stops serving it at its moment in `hidden_from`."""
+        record.hidden_from = hidden_from
+        self.zones[record.zone_id].changes += 1
+
+    def forget_record(self, record: Record) -> None:
+        """Drop a deleted record that no server serves any more (the API already answers
+        404 for it): a zone's DNS view costs what the zone holds, not all it ever held."""
+        self.records.pop(record.id, None)
+        self.records_by_zone.get(record.zone_id, {}).pop(record.id, None)
 
     def zone_records(self, zone_id: str) -> list[Record]:
         """Every record of the zone, deleted ones included (they may still be served)."""
