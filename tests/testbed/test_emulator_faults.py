@@ -17,15 +17,12 @@ import pytest
 
 from acmecf.sandbox.dns_server import ipv6_loopback_available
 from acmecf.sandbox.emulator import CloudflareEmulator
-from tests.testbed.sdk_helpers import TOKEN, codes, error_of, raw, sdk
+from tests.testbed.sdk_helpers import codes, error_of, raw, running_emulator, sdk
 
 
 @pytest.fixture
 def emulator() -> Iterator[CloudflareEmulator]:
-    emulator = CloudflareEmulator()
-    emulator.add_zone("example.com")
-    emulator.add_token(TOKEN)
-    with emulator:
+    with running_emulator("example.com") as emulator:
         yield emulator
 
 

@@ -13,15 +13,12 @@ import dns.rdatatype
 import pytest
 
 from acmecf.sandbox.emulator import CloudflareEmulator
-from tests.testbed.sdk_helpers import TOKEN, codes, error_of, sdk
+from tests.testbed.sdk_helpers import TOKEN, codes, error_of, running_emulator, sdk
 
 
 @pytest.fixture
 def emulator() -> Iterator[CloudflareEmulator]:
-    emulator = CloudflareEmulator()
-    emulator.add_zone("example.com")
-    emulator.add_token(TOKEN)
-    with emulator:
+    with running_emulator("example.com") as emulator:
         yield emulator
 
 
