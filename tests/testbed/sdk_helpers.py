@@ -28,6 +28,11 @@ def running_emulator(*zones: str, token: str = TOKEN) -> Iterator[CloudflareEmul
         yield emulator
 
 
+def zone_id(emulator: CloudflareEmulator) -> str:
+    """The id of the emulator's first zone."""
+    return str(emulator.zones()[0]["id"])
+
+
 def sdk(emulator: CloudflareEmulator, token: str = TOKEN, *, retries: int = 0) -> Cloudflare:
     return Cloudflare(api_token=token, base_url=emulator.base_url, max_retries=retries)
 

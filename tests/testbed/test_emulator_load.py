@@ -13,17 +13,13 @@ import dns.rdatatype
 import pytest
 
 from acmecf.sandbox.emulator import CloudflareEmulator
-from tests.testbed.sdk_helpers import TOKEN, codes, error_of, running_emulator, sdk
+from tests.testbed.sdk_helpers import TOKEN, codes, error_of, running_emulator, sdk, zone_id
 
 
 @pytest.fixture
 def emulator() -> Iterator[CloudflareEmulator]:
     with running_emulator("example.com") as emulator:
         yield emulator
-
-
-def zone_id(emulator: CloudflareEmulator) -> str:
-    return str(emulator.zones()[0]["id"])
 
 
 def ask(emulator: CloudflareEmulator, name: str, rdtype: str, *, tcp: bool = False) -> list[str]:
