@@ -119,3 +119,19 @@ def table(rows: list[Row]) -> str:
 def write_json(path: Path, rows: list[Row], context: dict[str, Any]) -> None:
     data = {**context, "rows": [row.as_json() for row in rows]}
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def publish(
+    headline: str, rows: list[Row], notes: list[str], path: Path, context: dict[str, Any]
+) -> None:
+    """Print the headline, the table and how it was measured; write the rows and `context`
+    to `path` as JSON."""
+    print()
+    print(headline)
+    print()
+    print(table(rows))
+    print()
+    print("How it was measured:")
+    for note in notes:
+        print(f"- {note}")
+    write_json(path, rows, context)

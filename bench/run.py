@@ -99,25 +99,15 @@ def main() -> None:
             *renew_memory, *issue_calls, *renew_calls,
         ]  # fmt: skip
     finally:
-        if arguments.keep_work:
-            print(f"kept the work directory: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        discard_work(work, keep=arguments.keep_work)
 
     elapsed = time.monotonic() - started
     notes = how_measured(tools, peers_missing, parallel_note, tuned_wait, resolver, options)
-    print()
-    print(
+    headline = (
         f"acmecf benchmark: medians, {options.runs} runs unless n says otherwise; "
         f"Pebble + Cloudflare emulator, nameserver delays "
         f"{'/'.join(f'{d:g}' for d in NAMESERVER_DELAYS)} s; {os.cpu_count()} CPUs"
     )
-    print()
-    print(report.table(rows))
-    print()
-    print("How it was measured:")
-    for note in notes:
-        print(f"- {note}")
     context = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -132,7 +122,7 @@ def main() -> None:
         "total_seconds": round(elapsed, 1),
         "notes": notes,
     }
-    report.write_json(arguments.json, rows, context)
+    report.publish(headline, rows, notes, arguments.json, context)
     print(f"\nwrote {arguments.json}; total time {elapsed / 60:.1f} min")
     failed = [row for row in rows if row.verdict in ("FAIL", "FAILED") and row.ours]
     sys.exit(1 if failed and arguments.strict else 0)
@@ -191,6 +181,14 @@ def use_project_venv() -> None:
     print("preparing the project's virtualenv: make system-deps install")
     subprocess.run(["make", "-C", str(ROOT), "system-deps", "install"], check=True, timeout=1800)
     os.execv(python, [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def discard_work(work: Path, *, keep: bool) -> None:
+    """Remove the work directory, or (--keep-work) say where it is."""
+    if keep:
+        print(f"kept the work directory: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def client_free_environment() -> dict[str, str]:

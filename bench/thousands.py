@@ -32,7 +32,6 @@ import os
 import platform
 import resource
 import secrets
-import shutil
 import sys
 import tempfile
 import time
@@ -102,23 +101,13 @@ def main() -> None:
             certbot = bench.certbot(peers)
         rows, notes = table_rows(Row, bench, on, zero, off, single, certbot, count, off_count)
     finally:
-        if arguments.keep_work:
-            print(f"kept the work directory: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        bench_run.discard_work(work, keep=arguments.keep_work)
     elapsed = time.monotonic() - started
-    print()
-    print(
+    headline = (
         f"acmecf, {count} certificates in one run: Pebble + Cloudflare emulator "
         f"({API_LIMIT[0]} requests / {API_LIMIT[1]:g} s per user), nameserver delays "
         f"{'/'.join(f'{d:g}' for d in NAMESERVER_DELAYS)} s; {os.cpu_count()} CPUs"
     )
-    print()
-    print(report.table(rows))
-    print()
-    print("How it was measured:")
-    for note in notes:
-        print(f"- {note}")
     context = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
@@ -128,7 +117,7 @@ def main() -> None:
         "total_seconds": round(elapsed, 1),
         "notes": notes,
     }
-    report.write_json(arguments.json, rows, context)
+    report.publish(headline, rows, notes, arguments.json, context)
     print(f"\nwrote {arguments.json}; total time {elapsed / 60:.1f} min")
 
 

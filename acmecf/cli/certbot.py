@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from acmecf.cli.base import EXIT_CODES, Common, cli, common_options, run_command, say
-from acmecf.cli.options import CERT_NAME
+from acmecf.cli.options import cert_names_option
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,8 @@ def _import_options(common: Common, kwargs: Mapping[str, Any]) -> ImportOptions:
     show_default=True,
     help="certbot's configuration directory (its --config-dir).",
 )
-@click.option(
-    "--cert-name",
-    "cert_names",
-    multiple=True,
-    type=CERT_NAME,
-    metavar="NAME",
-    help="Import only this certbot certificate (repeatable). Default: every dns-cloudflare one.",
+@cert_names_option(
+    "Import only this certbot certificate (repeatable). Default: every dns-cloudflare one."
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be imported; write nothing.")
 @click.option(

@@ -24,6 +24,7 @@ from acmecf.cli.base import (
 from acmecf.cli.options import (
     CERT_NAME,
     DURATION_OR_ZERO,
+    cert_names_option,
     choose_server,
     eab_from,
     eab_options,
@@ -467,14 +468,7 @@ def _renew_options(common: Common, kwargs: Mapping[str, Any]) -> RenewOptions:
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.option(
-    "--cert-name",
-    "cert_names",
-    multiple=True,
-    type=CERT_NAME,
-    metavar="NAME",
-    help="Renew only this certificate (repeatable). Default: every one.",
-)
+@cert_names_option("Renew only this certificate (repeatable). Default: every one.")
 @click.option(
     "--days",
     type=click.FloatRange(min=0),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from acmecf.cli.base import EXIT_CODES, Common, cli, common_options, run_command, say
-from acmecf.cli.options import CERT_NAME, DURATION
+from acmecf.cli.options import DURATION, cert_names_option
 
 if TYPE_CHECKING:
     from acmecf.lifecycle.services import RunOptions
@@ -76,14 +76,7 @@ class SyncOptions:
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.option(
-    "--cert-name",
-    "cert_names",
-    multiple=True,
-    type=CERT_NAME,
-    metavar="NAME",
-    help="Sync only this certificate (repeatable). Default: every one.",
-)
+@cert_names_option("Sync only this certificate (repeatable). Default: every one.")
 @click.option(
     "--watch",
     is_flag=True,

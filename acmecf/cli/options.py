@@ -97,6 +97,14 @@ PEM_FILE = PemFileType()
 COMMAND = CommandType()
 
 
+def cert_names_option(help_text: str) -> Callable[[F], F]:
+    """`--cert-name NAME`, repeatable, into `cert_names`: the stored certificates a command
+    works on (empty: all of them, as `help_text` says)."""
+    return click.option(
+        "--cert-name", "cert_names", multiple=True, type=CERT_NAME, metavar="NAME", help=help_text
+    )
+
+
 def _stored_option(setting: Any) -> Callable[[F], F]:
     from acmecf.settings.table import Choice, Command, Count, Days, Flag, Port, Seconds, Strings
 

@@ -10,15 +10,14 @@ Does not: talk to the API.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from acmecf.errors import CredentialsError
 from acmecf.redaction import remember_secret
+from acmecf.storage.safe import read_trusted_file
 
 SYSTEMD_CREDENTIAL = "cloudflare-api-token"
 TOKEN_FILE_VARIABLE = "CLOUDFLARE_API_TOKEN_FILE"
@@ -31,6 +30,7 @@ _FILE_KEYS = {
     "cloudflare_api_key": "api_key",
 }
 _CREDENTIAL_TEXT = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
+_FILE_LIMIT = 65536  # bytes; far more than any credentials file holds
 
 
 @dataclass(frozen=True)
@@ -149,36 +149,10 @@ def read_secret_file(path: Path, what: str) -> str:
 def _read_private(path: Path, what: str, *, private: bool = True) -> bytes:
     """The bytes of a credentials file: refused when another user owns it or group or others
     may write it, and (`private`) when group or others may read it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError as err:
-        raise CredentialsError(f"cannot read {what} {path}: {err.strerror or err}") from err
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise CredentialsError(f"{what} {path} is not a regular file")
-        if private and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise CredentialsError(
-                f"{what} {path} is accessible by group or others "
-                f"({stat.filemode(info.st_mode)}): run `chmod 600 {path}`"
-            )
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise CredentialsError(
-                f"{what} {path} is writable by group or others "
-                f"({stat.filemode(info.st_mode)}): run `chmod go-w {path}`"
-            )
-        if info.st_uid not in (os.geteuid(), 0):
-            raise CredentialsError(
-                f"{what} {path} is owned by uid {info.st_uid}, not by the user running acmecf: "
-                f"`chown` it to uid {os.geteuid()}"
-            )
-        if info.st_size > 65536:
-            raise CredentialsError(f"{what} {path} is too large to be a credentials file")
-        return os.read(fd, 65537)
-    except OSError as err:
-        raise CredentialsError(f"cannot read {what} {path}: {err.strerror or err}") from err
-    finally:
-        os.close(fd)
+    data = read_trusted_file(path, what, CredentialsError, private=private, limit=_FILE_LIMIT)
+    if len(data) > _FILE_LIMIT:
+        raise CredentialsError(f"{what} {path} is too large to be a credentials file")
+    return data
 
 
 def _read_credentials_file(path: Path) -> dict[str, str]:

@@ -9,6 +9,7 @@ as done. Does not: create certificates or keep files (origin.pulls does).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,9 @@ from acmecf.dns.provider import Zone
 from acmecf.errors import RecordMissing
 
 log = logging.getLogger(__name__)
+
+# Picks one SDK resource of uploads from the client: _zone_uploads or _hostname_uploads.
+_Uploads = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -53,17 +57,9 @@ class CloudflareOriginPulls:
     def upload_zone_certificate(
         self, zone: Zone, certificate: str, private_key: str
     ) -> OriginPullCertificate:
-        action = "uploading the zone's origin-pull certificate"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/create/
-        result = self._api.call(
-            lambda client: client.origin_tls_client_auth.zone_certificates.create(
-                zone_id=zone.id, certificate=certificate, private_key=private_key
-            ),
-            action=action,
-            permission=SSL_PERMISSION,
-            zone=zone,
-        )
-        return _pull_certificate(result)
+        action = "uploading the zone's origin-pull certificate"
+        return self._upload(zone, _zone_uploads, certificate, private_key, action)
 
     def zone_certificates(self, zone: Zone) -> list[OriginPullCertificate]:
         action = "listing the zone's origin-pull certificates"
@@ -79,48 +75,21 @@ class CloudflareOriginPulls:
         return [_pull_certificate(item) for item in items]
 
     def delete_zone_certificate(self, zone: Zone, certificate_id: str) -> None:
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/delete/
         action = "deleting an origin-pull certificate"
-        try:
-            # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/delete/
-            self._api.call(
-                lambda client: client.origin_tls_client_auth.zone_certificates.delete(
-                    certificate_id, zone_id=zone.id
-                ),
-                action=action,
-                deleting=True,
-                permission=SSL_PERMISSION,
-                zone=zone,
-            )
-        except RecordMissing:
-            log.debug("origin-pull certificate %s was already gone", certificate_id)
+        self._delete(zone, _zone_uploads, certificate_id, action, what="origin-pull certificate")
 
     def zone_certificate(self, zone: Zone, certificate_id: str) -> OriginPullCertificate:
         """One zone-level upload, with its deployment status (pending_deployment, active...)."""
-        action = "reading an origin-pull certificate"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/zone_certificates/methods/get/
-        result = self._api.call(
-            lambda client: client.origin_tls_client_auth.zone_certificates.get(
-                certificate_id, zone_id=zone.id
-            ),
-            action=action,
-            permission=SSL_PERMISSION,
-            zone=zone,
-        )
-        return _pull_certificate(result)
+        action = "reading an origin-pull certificate"
+        return self._read(zone, _zone_uploads, certificate_id, action)
 
     def hostname_certificate(self, zone: Zone, certificate_id: str) -> OriginPullCertificate:
         """One hostname-level upload, with its deployment status."""
-        action = "reading a hostname origin-pull certificate"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostname_certificates/methods/get/
-        result = self._api.call(
-            lambda client: client.origin_tls_client_auth.hostname_certificates.get(
-                certificate_id, zone_id=zone.id
-            ),
-            action=action,
-            permission=SSL_PERMISSION,
-            zone=zone,
-        )
-        return _pull_certificate(result)
+        action = "reading a hostname origin-pull certificate"
+        return self._read(zone, _hostname_uploads, certificate_id, action)
 
     def zone_enabled(self, zone: Zone) -> bool:
         action = "reading whether the zone's own origin-pull certificate is enabled"
@@ -149,33 +118,14 @@ class CloudflareOriginPulls:
     def upload_hostname_certificate(
         self, zone: Zone, certificate: str, private_key: str
     ) -> OriginPullCertificate:
-        action = "uploading a hostname origin-pull certificate"
         # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostname_certificates/methods/create/
-        result = self._api.call(
-            lambda client: client.origin_tls_client_auth.hostname_certificates.create(
-                zone_id=zone.id, certificate=certificate, private_key=private_key
-            ),
-            action=action,
-            permission=SSL_PERMISSION,
-            zone=zone,
-        )
-        return _pull_certificate(result)
+        action = "uploading a hostname origin-pull certificate"
+        return self._upload(zone, _hostname_uploads, certificate, private_key, action)
 
     def delete_hostname_certificate(self, zone: Zone, certificate_id: str) -> None:
+        # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostname_certificates/methods/delete/
         action = "deleting a hostname origin-pull certificate"
-        try:
-            # https://developers.cloudflare.com/api/resources/origin_tls_client_auth/subresources/hostname_certificates/methods/delete/
-            self._api.call(
-                lambda client: client.origin_tls_client_auth.hostname_certificates.delete(
-                    certificate_id, zone_id=zone.id
-                ),
-                action=action,
-                deleting=True,
-                permission=SSL_PERMISSION,
-                zone=zone,
-            )
-        except RecordMissing:
-            log.debug("hostname certificate %s was already gone", certificate_id)
+        self._delete(zone, _hostname_uploads, certificate_id, action, what="hostname certificate")
 
     def set_hostname(
         self, zone: Zone, hostname: str, certificate_id: str, enabled: bool | None
@@ -209,6 +159,55 @@ class CloudflareOriginPulls:
             zone=zone,
         )
         return _hostname_pull(item)
+
+    # Zone-level and hostname-level uploads: the same calls on two SDK resources.
+
+    def _upload(
+        self, zone: Zone, uploads: _Uploads, certificate: str, private_key: str, action: str
+    ) -> OriginPullCertificate:
+        result = self._api.call(
+            lambda client: uploads(client).create(
+                zone_id=zone.id, certificate=certificate, private_key=private_key
+            ),
+            action=action,
+            permission=SSL_PERMISSION,
+            zone=zone,
+        )
+        return _pull_certificate(result)
+
+    def _read(
+        self, zone: Zone, uploads: _Uploads, certificate_id: str, action: str
+    ) -> OriginPullCertificate:
+        result = self._api.call(
+            lambda client: uploads(client).get(certificate_id, zone_id=zone.id),
+            action=action,
+            permission=SSL_PERMISSION,
+            zone=zone,
+        )
+        return _pull_certificate(result)
+
+    def _delete(
+        self, zone: Zone, uploads: _Uploads, certificate_id: str, action: str, *, what: str
+    ) -> None:
+        """An id already gone counts as done (logged at DEBUG, naming it as `what`)."""
+        try:
+            self._api.call(
+                lambda client: uploads(client).delete(certificate_id, zone_id=zone.id),
+                action=action,
+                deleting=True,
+                permission=SSL_PERMISSION,
+                zone=zone,
+            )
+        except RecordMissing:
+            log.debug("%s %s was already gone", what, certificate_id)
+
+
+def _zone_uploads(client: Any) -> Any:
+    return client.origin_tls_client_auth.zone_certificates
+
+
+def _hostname_uploads(client: Any) -> Any:
+    return client.origin_tls_client_auth.hostname_certificates
 
 
 def _pull_certificate(item: Any) -> OriginPullCertificate:

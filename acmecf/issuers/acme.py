@@ -24,7 +24,7 @@ from acmecf.errors import AcmecfError, CloudflareError, ValidationFailed
 from acmecf.issuers.base import CertificateRequest, IssuedCertificate
 from acmecf.names import challenge_name
 from acmecf.pki.chain import verify_chain
-from acmecf.pki.keys import generate_key, key_pem, load_key
+from acmecf.pki.keys import PrivateKey, generate_key, key_pem, load_key
 from acmecf.pki.requests import make_csr
 from acmecf.settings.table import CHALLENGE_DNS_PERSIST_01, ISSUER_ACME
 
@@ -153,12 +153,7 @@ class AcmeIssuer:
 
         # 2. A fresh key (or the kept one) and a CSR naming every name; order the certificate
         #    (RFC 8555 §7.4).
-        key = (
-            load_key(request.reuse_key_pem, "the key to reuse")
-            if request.reuse_key_pem
-            else generate_key(request.key_type)
-        )
-        csr = make_csr(key, names, must_staple=request.must_staple)
+        key, csr = _key_and_csr(request, names)
         acme = self._ordering()
 
         # 3-6. Order, publish, wait, answer, finalize. When the CA did not find a record that
@@ -251,12 +246,7 @@ class AcmeIssuer:
         """dns-persist-01: the records stand already, so order, answer, finalize, verify; the
         DNS provider (and any Cloudflare credential) is never touched."""
         names = list(request.names)
-        key = (
-            load_key(request.reuse_key_pem, "the key to reuse")
-            if request.reuse_key_pem
-            else generate_key(request.key_type)
-        )
-        csr = make_csr(key, names, must_staple=request.must_staple)
+        key, csr = _key_and_csr(request, names)
         acme = self._ordering()
         log.info(
             "ordering a certificate for %s from %s (dns-persist-01)", ", ".join(names), acme.server
@@ -402,3 +392,14 @@ def refused_outright(err: Exception | None) -> bool:
         and 400 <= err.status < 500
         and err.status != 429
     )
+
+
+def _key_and_csr(request: CertificateRequest, names: list[str]) -> tuple[PrivateKey, bytes]:
+    """The certificate's key (the kept one, `reuse_key_pem`, or a fresh one of `key_type`) and a
+    CSR for it naming `names`. Raises CertificateError for a kept key that does not load."""
+    key = (
+        load_key(request.reuse_key_pem, "the key to reuse")
+        if request.reuse_key_pem
+        else generate_key(request.key_type)
+    )
+    return key, make_csr(key, names, must_staple=request.must_staple)

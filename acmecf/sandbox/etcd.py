@@ -39,7 +39,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from acmecf.errors import EtcdClusterError, EtcdNotInstalled, EtcdStartupError
 from acmecf.pki.authority import self_signed_ca
-from acmecf.sandbox.pebble import find_free_port
+from acmecf.sandbox.pebble import find_free_port, stop_process
 
 logger = logging.getLogger(__name__)
 
@@ -474,18 +474,11 @@ class EtcdCluster:
         member = self.members[index]
         process, member.process = member.process, None
         if process is not None:
-            if process.poll() is None:
-                process.send_signal(how)
-                if member.paused:
-                    process.send_signal(signal.SIGCONT)  # a frozen process cannot act on SIGTERM
-                    member.paused = False
-                try:
-                    process.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    logger.warning("etcd %s ignored SIGTERM; killing it", member.name)
-                    process.kill()
-                    process.wait()
-            logger.debug("etcd %s exited with %s", member.name, process.returncode)
+            thaw = member.paused and process.poll() is None
+            if thaw:
+                member.paused = False
+            name = f"etcd {member.name}"
+            stop_process(process, name, logger, STOP_TIMEOUT, how=how, thaw=thaw)
         if member.log_handle is not None:
             member.log_handle.close()
             member.log_handle = None

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -202,6 +203,34 @@ def find_free_port(host: str = LOOPBACK) -> int:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def stop_process(
+    process: subprocess.Popen[bytes],
+    name: str,
+    log: logging.Logger,
+    timeout: float,
+    *,
+    how: signal.Signals = signal.SIGTERM,
+    thaw: bool = False,
+) -> None:
+    """Send ``how`` to a test-bed server still running, kill it if it has not exited after
+    ``timeout`` seconds, and reap it. With ``thaw``, SIGCONT follows ``how``: a process frozen
+    by SIGSTOP cannot act on SIGTERM. Never raises for a process that already exited.
+
+    Logs to ``log`` as ``name`` (its owner's logger, so its messages stay with its server).
+    """
+    if process.poll() is None:
+        process.send_signal(how)
+        if thaw:
+            process.send_signal(signal.SIGCONT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("%s ignored SIGTERM; killing it", name)
+            process.kill()
+            process.wait()
+    log.debug("%s exited with %s", name, process.returncode)
 
 
 def generate_https_certificates(workdir: Path) -> tuple[Path, Path, Path]:
@@ -410,15 +439,7 @@ class Pebble:
         """
         process, self.process = self.process, None
         if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    logger.warning("pebble (pid %d) ignored SIGTERM; killing it", process.pid)
-                    process.kill()
-                    process.wait()
-            logger.debug("pebble (pid %d) exited with %s", process.pid, process.returncode)
+            stop_process(process, f"pebble (pid {process.pid})", logger, STOP_TIMEOUT)
         if self._log_handle is not None:
             self._log_handle.close()
             self._log_handle = None

@@ -20,13 +20,13 @@ import base64
 import binascii
 import hashlib
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from acmecf.errors import FleetKeyError, StoreError
 from acmecf.redaction import remember_secret
+from acmecf.storage.safe import read_trusted_file
 
 KEY_BYTES = 32
 NONCE_BYTES = 12  # AES-GCM's standard nonce; random per blob (2^-32 collision risk after 2^32)
@@ -122,27 +122,5 @@ def parse_key(data: bytes, source: str) -> FleetKey:
 def read_key_file(path: Path, what: str = "fleet key file") -> FleetKey:
     """The key in `path`. Like ssh with private keys, a file that group or others may read,
     that another user owns, or that is not a regular file is refused. Raises FleetKeyError."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError as err:
-        raise FleetKeyError(f"cannot read the {what} {path}: {err.strerror or err}") from err
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise FleetKeyError(f"the {what} {path} is not a regular file")
-        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise FleetKeyError(
-                f"the {what} {path} is accessible by group or others "
-                f"({stat.filemode(info.st_mode)}): run `chmod 600 {path}`"
-            )
-        if info.st_uid not in (os.geteuid(), 0):
-            raise FleetKeyError(
-                f"the {what} {path} is owned by uid {info.st_uid}, not by the user running "
-                f"acmecf: `chown` it to uid {os.geteuid()}"
-            )
-        data = os.read(fd, MAX_FILE_BYTES + 1)
-    except OSError as err:
-        raise FleetKeyError(f"cannot read the {what} {path}: {err.strerror or err}") from err
-    finally:
-        os.close(fd)
+    data = read_trusted_file(path, f"the {what}", FleetKeyError, private=True, limit=MAX_FILE_BYTES)
     return parse_key(data, f"{what} {path}")

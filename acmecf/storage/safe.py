@@ -9,7 +9,8 @@ are created 0700 (or the mode asked) whatever the umask, and one found with anot
 set to it, unless the caller accepts that mode for that directory (a directory a service group
 may enter: storage.files decides which); files are written to a temporary name
 in the same directory, fsynced, renamed over the old one, and the directory fsynced, so a
-reader sees the old content or the new, never a mix.
+reader sees the old content or the new, never a mix. A file the user names outside it (a
+credentials file, a fleet key) is read by `read_trusted_file` under the same refusals.
 
 Does not: know the layout of the configuration directory (storage.files does) or parse what
 files hold.
@@ -26,7 +27,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from acmecf.errors import StoreError, UnsafePathError
+from acmecf.errors import StoreError, UnsafePathError, UsageError
 
 _READ_LIMIT = 16 * 1024 * 1024  # no file acmecf writes comes near this
 
@@ -78,6 +79,46 @@ def check_trusted_file(path: Path, info: os.stat_result) -> None:
         raise _owner_problem(path, info)
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise _writable_problem(path, info)
+
+
+def read_trusted_file(
+    path: Path, what: str, error: type[UsageError], *, private: bool, limit: int
+) -> bytes:
+    """At most ``limit + 1`` bytes of a file the user named, checked and read through one
+    descriptor, so the file checked is the file read.
+
+    Like ssh with private keys, refused when it is not a regular file, when group or others
+    may write it or (``private``) read it, or when a user other than root or the one running
+    acmecf owns it. Raises ``error`` with one line naming ``what`` and ``path`` and the fix.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as err:
+        raise error(f"cannot read {what} {path}: {err.strerror or err}") from err
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{what} {path} is not a regular file")
+        if private and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise error(
+                f"{what} {path} is accessible by group or others "
+                f"({stat.filemode(info.st_mode)}): run `chmod 600 {path}`"
+            )
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise error(
+                f"{what} {path} is writable by group or others "
+                f"({stat.filemode(info.st_mode)}): run `chmod go-w {path}`"
+            )
+        if info.st_uid not in (os.geteuid(), 0):
+            raise error(
+                f"{what} {path} is owned by uid {info.st_uid}, not by the user running acmecf: "
+                f"`chown` it to uid {os.geteuid()}"
+            )
+        return os.read(fd, limit + 1)
+    except OSError as err:
+        raise error(f"cannot read {what} {path}: {err.strerror or err}") from err
+    finally:
+        os.close(fd)
 
 
 class SafeDir:

@@ -15,6 +15,7 @@ from acmecf.cloudflare.dns import CloudflareDns, unquoted
 from acmecf.errors import ZoneNotFoundError
 from acmecf.sandbox.emulator import CloudflareEmulator
 
+from ..testbed.sdk_helpers import running_emulator
 from ..unit.fakes import FakeDns
 
 TOKEN = "C" * 40
@@ -35,10 +36,7 @@ class Harness:
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[CloudflareEmulator]:
-    emulator = CloudflareEmulator()
-    emulator.add_zone("example.com")
-    emulator.add_token(TOKEN)
-    with emulator:
+    with running_emulator("example.com", token=TOKEN) as emulator:
         yield emulator
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import cloudflare
@@ -14,6 +15,22 @@ from acmecf.sandbox.emulator import CloudflareEmulator
 
 TOKEN = "T" * 40
 OTHER_TOKEN = "O" * 40
+
+
+@contextmanager
+def running_emulator(*zones: str, token: str = TOKEN) -> Iterator[CloudflareEmulator]:
+    """A started emulator holding ``zones``, reached with ``token``; stopped on leaving."""
+    emulator = CloudflareEmulator()
+    for zone in zones:
+        emulator.add_zone(zone)
+    emulator.add_token(token)
+    with emulator:
+        yield emulator
+
+
+def zone_id(emulator: CloudflareEmulator) -> str:
+    """The id of the emulator's first zone."""
+    return str(emulator.zones()[0]["id"])
 
 
 def sdk(emulator: CloudflareEmulator, token: str = TOKEN, *, retries: int = 0) -> Cloudflare:

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-import cloudflare
 import dns.flags
 import dns.message
 import dns.query
@@ -22,9 +21,9 @@ from cloudflare import Cloudflare
 from cloudflare.types.dns.record_response import RecordResponse
 
 from acmecf.sandbox.emulator import CloudflareEmulator
+from tests.testbed.sdk_helpers import OTHER_TOKEN, TOKEN, codes, error_of, running_emulator
+from tests.testbed.sdk_helpers import sdk as client
 
-TOKEN = "T" * 40
-OTHER_TOKEN = "O" * 40
 EMAIL = "owner@example.com"
 GLOBAL_KEY = "0123456789abcdef0123456789abcdef01234"
 
@@ -40,14 +39,8 @@ def _no_cloudflare_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def emulator() -> Iterator[CloudflareEmulator]:
-    emulator = CloudflareEmulator()
-    emulator.add_token(TOKEN)
-    with emulator:
+    with running_emulator() as emulator:
         yield emulator
-
-
-def client(emulator: CloudflareEmulator, token: str = TOKEN) -> Cloudflare:
-    return Cloudflare(api_token=token, base_url=emulator.base_url, max_retries=0)
 
 
 def present(value: Value | None) -> Value:
@@ -59,18 +52,6 @@ def present(value: Value | None) -> Value:
 def present_record(record: RecordResponse | None) -> RecordResponse:
     assert record is not None
     return record
-
-
-def error_of(call: Callable[[], object]) -> cloudflare.APIStatusError:
-    with pytest.raises(cloudflare.APIStatusError) as caught:
-        call()
-    return caught.value
-
-
-def codes(error: cloudflare.APIStatusError) -> list[int]:
-    body = error.body
-    assert isinstance(body, dict)
-    return [item["code"] for item in body["errors"]]
 
 
 def ask(

@@ -15,14 +15,12 @@ import dns.query
 import pytest
 
 from acmecf.sandbox.emulator import CloudflareEmulator
-from tests.testbed.sdk_helpers import TOKEN, codes, error_of, raw, sdk
+from tests.testbed.sdk_helpers import TOKEN, codes, error_of, raw, running_emulator, sdk
 
 
 @pytest.fixture
 def emulator() -> Iterator[CloudflareEmulator]:
-    emulator = CloudflareEmulator()
-    emulator.add_token(TOKEN)
-    with emulator:
+    with running_emulator() as emulator:
         yield emulator
 
 

@@ -17,20 +17,13 @@ import pytest
 
 from acmecf.sandbox.dns_server import ipv6_loopback_available
 from acmecf.sandbox.emulator import CloudflareEmulator
-from tests.testbed.sdk_helpers import TOKEN, codes, error_of, raw, sdk
+from tests.testbed.sdk_helpers import codes, error_of, raw, running_emulator, sdk, zone_id
 
 
 @pytest.fixture
 def emulator() -> Iterator[CloudflareEmulator]:
-    emulator = CloudflareEmulator()
-    emulator.add_zone("example.com")
-    emulator.add_token(TOKEN)
-    with emulator:
+    with running_emulator("example.com") as emulator:
         yield emulator
-
-
-def zone_id(emulator: CloudflareEmulator) -> str:
-    return str(emulator.zones()[0]["id"])
 
 
 def test_a_throttled_fraction_gets_429_971_with_retry_after(

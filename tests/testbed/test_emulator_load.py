@@ -13,20 +13,13 @@ import dns.rdatatype
 import pytest
 
 from acmecf.sandbox.emulator import CloudflareEmulator
-from tests.testbed.sdk_helpers import TOKEN, codes, error_of, sdk
+from tests.testbed.sdk_helpers import TOKEN, codes, error_of, running_emulator, sdk, zone_id
 
 
 @pytest.fixture
 def emulator() -> Iterator[CloudflareEmulator]:
-    emulator = CloudflareEmulator()
-    emulator.add_zone("example.com")
-    emulator.add_token(TOKEN)
-    with emulator:
+    with running_emulator("example.com") as emulator:
         yield emulator
-
-
-def zone_id(emulator: CloudflareEmulator) -> str:
-    return str(emulator.zones()[0]["id"])
 
 
 def ask(emulator: CloudflareEmulator, name: str, rdtype: str, *, tcp: bool = False) -> list[str]:

@@ -12,14 +12,12 @@ from collections.abc import Iterator
 import pytest
 
 from acmecf.sandbox.emulator import CloudflareEmulator
-from tests.testbed.sdk_helpers import TOKEN, raw, sdk
+from tests.testbed.sdk_helpers import raw, running_emulator, sdk
 
 
 @pytest.fixture
 def emulator() -> Iterator[CloudflareEmulator]:
-    emulator = CloudflareEmulator()
-    emulator.add_token(TOKEN)
-    with emulator:
+    with running_emulator() as emulator:
         yield emulator
 
 

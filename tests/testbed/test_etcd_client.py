@@ -67,6 +67,16 @@ def client(etcd_cluster: EtcdCluster) -> Iterator[EtcdClient]:
         yield connected
 
 
+@pytest.fixture
+def two_clients(etcd_cluster: EtcdCluster) -> Iterator[tuple[EtcdClient, EtcdClient]]:
+    """Two clients of one cluster, as two origins of a fleet hold them."""
+    with (
+        EtcdClient(settings_for(etcd_cluster)) as first,
+        EtcdClient(settings_for(etcd_cluster)) as second,
+    ):
+        yield first, second
+
+
 def assert_one_line_naming(error: EtcdError, *endpoints: str) -> None:
     message = str(error)
     assert "\n" not in message
@@ -257,62 +267,53 @@ def test_one_client_serves_many_threads_and_concurrent_swaps_lose_no_update(
 
 
 def test_a_held_lock_cannot_be_taken_and_a_released_one_can_at_once(
-    etcd_cluster: EtcdCluster, etcd_prefix: str
+    two_clients: tuple[EtcdClient, EtcdClient], etcd_prefix: str
 ) -> None:
+    first, second = two_clients
     key = etcd_prefix + "lock"
-    with (
-        EtcdClient(settings_for(etcd_cluster)) as first,
-        EtcdClient(settings_for(etcd_cluster)) as second,
-    ):
-        lock = first.try_lock(key, ttl=10, owner=b"origin-a")
-        assert lock is not None
-        assert second.try_lock(key, ttl=10, owner=b"origin-b") is None
-        holder = second.get(key)
-        assert holder is not None and (holder.value, holder.lease) == (b"origin-a", lock.lease.id)
-        lock.release()
-        lock.release()  # idempotent
-        assert second.get(key) is None
-        taken = second.try_lock(key, ttl=10, owner=b"origin-b")
-        assert taken is not None
-        taken.release()
+    lock = first.try_lock(key, ttl=10, owner=b"origin-a")
+    assert lock is not None
+    assert second.try_lock(key, ttl=10, owner=b"origin-b") is None
+    holder = second.get(key)
+    assert holder is not None and (holder.value, holder.lease) == (b"origin-a", lock.lease.id)
+    lock.release()
+    lock.release()  # idempotent
+    assert second.get(key) is None
+    taken = second.try_lock(key, ttl=10, owner=b"origin-b")
+    assert taken is not None
+    taken.release()
 
 
 def test_lock_waits_for_the_holder_to_release_it(
-    etcd_cluster: EtcdCluster, etcd_prefix: str
+    two_clients: tuple[EtcdClient, EtcdClient], etcd_prefix: str
 ) -> None:
+    first, second = two_clients
     key = etcd_prefix + "lock"
-    with (
-        EtcdClient(settings_for(etcd_cluster)) as first,
-        EtcdClient(settings_for(etcd_cluster)) as second,
-    ):
-        held = first.lock(key, ttl=10, wait=0, owner=b"origin-a")
-        releaser = threading.Timer(0.5, held.release)
-        releaser.start()
-        started = time.monotonic()
-        with second.lock(key, ttl=10, wait=5, owner=b"origin-b") as taken:
-            waited = time.monotonic() - started
-            assert second.get(key).value == b"origin-b"  # type: ignore[union-attr]
-            assert not taken.lost
-        releaser.join()
+    held = first.lock(key, ttl=10, wait=0, owner=b"origin-a")
+    releaser = threading.Timer(0.5, held.release)
+    releaser.start()
+    started = time.monotonic()
+    with second.lock(key, ttl=10, wait=5, owner=b"origin-b") as taken:
+        waited = time.monotonic() - started
+        assert second.get(key).value == b"origin-b"  # type: ignore[union-attr]
+        assert not taken.lost
+    releaser.join()
     assert 0.4 < waited < 2.0
     assert second.get(key) is None
 
 
 def test_lock_gives_up_after_its_wait_naming_the_holder(
-    etcd_cluster: EtcdCluster, etcd_prefix: str
+    two_clients: tuple[EtcdClient, EtcdClient], etcd_prefix: str
 ) -> None:
+    first, second = two_clients
     key = etcd_prefix + "lock"
-    with (
-        EtcdClient(settings_for(etcd_cluster)) as first,
-        EtcdClient(settings_for(etcd_cluster)) as second,
-    ):
-        with first.lock(key, ttl=10, wait=0, owner=b"origin-a"):
-            started = time.monotonic()
-            with pytest.raises(LockedError, match="origin-a") as raised:
-                second.lock(key, ttl=10, wait=1.0, owner=b"origin-b")
-            assert 0.9 < time.monotonic() - started < 2.0
-        assert raised.value.holder == "origin-a"
-        assert "\n" not in str(raised.value)
+    with first.lock(key, ttl=10, wait=0, owner=b"origin-a"):
+        started = time.monotonic()
+        with pytest.raises(LockedError, match="origin-a") as raised:
+            second.lock(key, ttl=10, wait=1.0, owner=b"origin-b")
+        assert 0.9 < time.monotonic() - started < 2.0
+    assert raised.value.holder == "origin-a"
+    assert "\n" not in str(raised.value)
 
 
 def test_the_lock_of_a_killed_holder_is_taken_over_when_its_lease_expires(
@@ -357,45 +358,39 @@ def test_the_lock_of_a_killed_holder_is_taken_over_when_its_lease_expires(
 
 
 def test_keepalive_holds_a_lock_well_past_its_ttl(
-    etcd_cluster: EtcdCluster, etcd_prefix: str
+    two_clients: tuple[EtcdClient, EtcdClient], etcd_prefix: str
 ) -> None:
+    holder, rival = two_clients
     key = etcd_prefix + "lock"
-    with (
-        EtcdClient(settings_for(etcd_cluster)) as holder,
-        EtcdClient(settings_for(etcd_cluster)) as rival,
-    ):
-        lock = holder.try_lock(key, ttl=2)
-        assert lock is not None
-        time.sleep(5)
-        assert not lock.lost
-        assert rival.try_lock(key, ttl=2) is None
-        remaining = rival.lease_ttl(lock.lease.id)
-        assert remaining is not None and remaining > 0
-        lock.release()
-        assert rival.lease_ttl(lock.lease.id) is None
+    lock = holder.try_lock(key, ttl=2)
+    assert lock is not None
+    time.sleep(5)
+    assert not lock.lost
+    assert rival.try_lock(key, ttl=2) is None
+    remaining = rival.lease_ttl(lock.lease.id)
+    assert remaining is not None and remaining > 0
+    lock.release()
+    assert rival.lease_ttl(lock.lease.id) is None
 
 
 def test_a_lost_lease_is_reported_and_its_holder_cannot_commit(
-    etcd_cluster: EtcdCluster, etcd_prefix: str
+    two_clients: tuple[EtcdClient, EtcdClient], etcd_prefix: str
 ) -> None:
+    holder, other = two_clients
     key = etcd_prefix + "lock"
-    with (
-        EtcdClient(settings_for(etcd_cluster)) as holder,
-        EtcdClient(settings_for(etcd_cluster)) as other,
-    ):
-        lock = holder.try_lock(key, ttl=3)
-        assert lock is not None
-        other.revoke_lease(lock.lease.id)  # as if it had expired during a partition
-        deadline = time.monotonic() + 5
-        while not lock.lost and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert lock.lost
-        with pytest.raises(EtcdLeaseLostError, match=key):
-            lock.check()
-        commit = holder.txn([lock.still_held()], [Put(etcd_prefix + "result", b"late")])
-        assert not commit.succeeded
-        assert holder.get(etcd_prefix + "result") is None
-        lock.release()  # revoking an already revoked lease is no error
+    lock = holder.try_lock(key, ttl=3)
+    assert lock is not None
+    other.revoke_lease(lock.lease.id)  # as if it had expired during a partition
+    deadline = time.monotonic() + 5
+    while not lock.lost and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert lock.lost
+    with pytest.raises(EtcdLeaseLostError, match=key):
+        lock.check()
+    commit = holder.txn([lock.still_held()], [Put(etcd_prefix + "result", b"late")])
+    assert not commit.succeeded
+    assert holder.get(etcd_prefix + "result") is None
+    lock.release()  # revoking an already revoked lease is no error
 
 
 def test_refreshing_a_revoked_lease_raises_lease_lost(client: EtcdClient) -> None:

@@ -28,17 +28,14 @@ from acmecf.origin.pulls import (
 from acmecf.sandbox.emulator import CloudflareEmulator
 from acmecf.storage.files import FileStore
 from acmecf.storage.origin_pulls import OriginPullFiles, OriginPullState
+from tests.testbed.sdk_helpers import TOKEN, running_emulator
 
-TOKEN = "T" * 40
 NOW = datetime.datetime.now(datetime.UTC)
 
 
 @pytest.fixture
 def emulator() -> Iterator[CloudflareEmulator]:
-    emulator = CloudflareEmulator()
-    emulator.add_zone("example.com")
-    emulator.add_token(TOKEN)
-    with emulator:
+    with running_emulator("example.com") as emulator:
         yield emulator
 
 
