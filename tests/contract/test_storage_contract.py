@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from acmecf.errors import CertificateNotFoundError, LockedError, StoredFileError
+from acmecf.errors import CertificateNotFoundError, LockedError
 from acmecf.settings.table import CertificateSettings
 from acmecf.storage.files import FileStore
 from acmecf.storage.model import (
@@ -182,17 +182,6 @@ def test_the_journal_hands_out_only_records_of_runs_that_ended(store: Any) -> No
     run.forget(entry)
     run.close()
     assert store.journal.empty()
-
-
-def test_a_broken_entry_is_named_with_its_key(store: Any, tmp_path: Path) -> None:
-    if not isinstance(store, FileStore):
-        pytest.skip("how to break an entry is backend-specific")  # pragma: no cover
-    store.save(_certificate())
-    path = store.config_dir / "renewal" / "example.com.toml"
-    path.write_text(path.read_text().replace("names = [", "names = 1 #["))
-    with pytest.raises(StoredFileError) as caught:
-        store.load("example.com")
-    assert caught.value.key == "certificate.names"
 
 
 def test_prune_keeps_the_newest_versions_and_never_the_live_one(store: Any) -> None:
