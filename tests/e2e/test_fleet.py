@@ -133,10 +133,11 @@ def txt_records_created(sandbox: Sandbox) -> int:
     """TXT records the emulator was asked to create (one by one or in batches)."""
     created = 0
     for request in sandbox.emulator.requests:
-        if request.method == "POST" and request.route.endswith("/dns_records"):
+        route = request.route or ""
+        if request.method == "POST" and route.endswith("/dns_records"):
             created += 1
-        elif request.route.endswith("/dns_records/batch") and isinstance(request.body, dict):
-            created += len(request.body.get("posts") or [])
+        elif route.endswith("/dns_records/batch") and request.status == 200:
+            created += request.changes.get("posts", 0)
     return created
 
 

@@ -59,6 +59,22 @@ def test_a_batch_runs_deletes_patches_puts_posts_in_that_order(
     assert contents(emulator) == ["after", "old"]
 
 
+def test_the_request_log_counts_a_batch_s_changes_and_keeps_none_of_their_content(
+    emulator: CloudflareEmulator,
+) -> None:
+    zone_id = emulator.add_zone("example.com")
+    gone = emulator.add_record("example.com", "TXT", "_acme-challenge", "old")
+    emulator.clear_logs()
+    sdk(emulator).dns.records.batch(
+        zone_id=zone_id,
+        posts=[txt("a.example.com", "secret-one"), txt("b.example.com", "secret-two")],
+        deletes=[{"id": gone}],
+    )
+    [request] = emulator.requests
+    assert {k: n for k, n in request.changes.items() if n} == {"posts": 2, "deletes": 1}
+    assert "secret" not in repr(request)
+
+
 def test_a_failing_change_applies_nothing_and_returns_its_error(
     emulator: CloudflareEmulator,
 ) -> None:

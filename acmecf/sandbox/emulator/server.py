@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import logging
 import secrets
 import socket
@@ -63,7 +64,9 @@ class ApiRequest:
     ``route`` is the route that answered (``"GET /zones/{zone_id}"``), None when none
     did; ``params`` are its named path segments (``{"zone_id": ...}``). ``fault`` names
     the injected fault that answered ("throttle", "error", "applied_error", "silent"); a
-    silent request is logged with ``status`` 0 when it arrives.
+    silent request is logged with ``status`` 0 when it arrives. ``changes`` is, for a
+    request with a JSON object body, how many items each of its arrays held (a batch call's
+    ``{"deletes": 0, "posts": 2, ...}``), never the content: bodies carry private keys.
     """
 
     method: str
@@ -75,6 +78,20 @@ class ApiRequest:
     route: str | None = None
     params: dict[str, str] = field(default_factory=dict)
     fault: str | None = None
+    changes: dict[str, int] = field(default_factory=dict)
+
+
+def array_sizes(body: bytes) -> dict[str, int]:
+    """How many items each array of a JSON object body holds; {} for any other body."""
+    if not body.startswith(b"{"):
+        return {}
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    return {key: len(value) for key, value in document.items() if isinstance(value, list)}
 
 
 class Api:
@@ -165,6 +182,7 @@ class Api:
                     route=route.name if route is not None else None,
                     params=params,
                     fault=fault_kind,
+                    changes=array_sizes(body),
                 )
             )
         logger.debug("%s %s -> %d", method, path, reply.status)
