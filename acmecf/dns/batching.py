@@ -177,6 +177,12 @@ class BatchingProvider:
                 self._wait_for(mine, caller)
             finally:
                 for _, queue, ticket in mine:
+                    if any(other is ticket for other in queue.pending):
+                        # Leaving early (its own call raised): a change its caller gave up on
+                        # must never go out later (after, or with, that caller's cleanup).
+                        queue.pending = [other for other in queue.pending if other is not ticket]
+                        ticket.outcome = AcmecfError("not sent: another change failed first")
+                        ticket.done = True
                     if ticket.change.action == "cleanup" or ticket.outcome is not None:
                         self._release(queue, caller)
         for index, _, ticket in mine:

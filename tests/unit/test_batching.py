@@ -310,3 +310,21 @@ def test_records_of_two_zones_given_together_go_in_a_call_each() -> None:
         "_acme-challenge.example.com",
         "_acme-challenge.example.net",
     ]
+
+
+def test_a_caller_whose_call_failed_leaves_none_of_its_changes_queued() -> None:
+    # Its records of another zone were queued; it gave up on them (its first zone's call
+    # raised), so they must never go out later, least of all in one call with its cleanup
+    # (the API deletes before it creates: the record would outlive the run, journal forgotten).
+    dns = FakeBatchDns()
+    dns.broken = True
+    batching = BatchingProvider(dns)
+    records = [("_acme-challenge.example.com", "one"), ("_acme-challenge.example.net", "two")]
+    with pytest.raises(RuntimeError):
+        batching.present_many(records)
+    dns.broken = False
+    batching.cleanup_many(records)
+    presented = [c.value for call in dns.calls for c in call if c.action == "present"]
+    assert presented == ["one"]  # the call that raised, and nothing after it
+    assert all(len({change.action for change in call}) == 1 for call in dns.calls)
+    assert all(queue.pending == [] for queue in batching._queues.values())
