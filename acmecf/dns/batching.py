@@ -146,6 +146,16 @@ class BatchingProvider:
     def cleanup_many(self, records: Sequence[tuple[str, str]]) -> list[AcmecfError | None]:
         return self._submit([Change("cleanup", name, value) for name, value in records])
 
+    def wake(self) -> None:
+        """Make every caller waiting for company look again at once (the run was cancelled:
+        `hurry()` now says so). Never blocks, so a signal handler may call it: a thread of its
+        own takes the lock, which the handler's thread may hold."""
+        threading.Thread(target=self._notify, name="acmecf-batch-wake", daemon=True).start()
+
+    def _notify(self) -> None:
+        with self._condition:
+            self._condition.notify_all()
+
     @staticmethod
     def _raise(outcome: AcmecfError | None) -> None:
         if outcome is not None:
