@@ -146,6 +146,16 @@ class BatchingProvider:
     def cleanup_many(self, records: Sequence[tuple[str, str]]) -> list[AcmecfError | None]:
         return self._submit([Change("cleanup", name, value) for name, value in records])
 
+    def wake(self) -> None:
+        """Make every caller waiting for company look again at once (the run was cancelled:
+        `hurry()` now says so). Never blocks, so a signal handler may call it: a thread of its
+        own takes the lock, which the handler's thread may hold."""
+        threading.Thread(target=self._notify, name="acmecf-batch-wake", daemon=True).start()
+
+    def _notify(self) -> None:
+        with self._condition:
+            self._condition.notify_all()
+
     @staticmethod
     def _raise(outcome: AcmecfError | None) -> None:
         if outcome is not None:
@@ -177,6 +187,12 @@ class BatchingProvider:
                 self._wait_for(mine, caller)
             finally:
                 for _, queue, ticket in mine:
+                    if any(other is ticket for other in queue.pending):
+                        # Leaving early (its own call raised): a change its caller gave up on
+                        # must never go out later (after, or with, that caller's cleanup).
+                        queue.pending = [other for other in queue.pending if other is not ticket]
+                        ticket.outcome = AcmecfError("not sent: another change failed first")
+                        ticket.done = True
                     if ticket.change.action == "cleanup" or ticket.outcome is not None:
                         self._release(queue, caller)
         for index, _, ticket in mine:

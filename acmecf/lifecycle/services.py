@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from acmecf.cloudflare.budget import RequestBudget
     from acmecf.cloudflare.dns import CloudflareDns
     from acmecf.cloudflare.zones import CloudflareZones
+    from acmecf.dns.batching import BatchingProvider
     from acmecf.dns.journaled import JournaledProvider
     from acmecf.dns.propagation import PropagationChecker
     from acmecf.dns.provider import DnsProvider
@@ -96,6 +97,7 @@ class Services:
         self._budget: RequestBudget | None = None
         self._zones: dict[str | None, CloudflareZones] = {}
         self._dns: dict[tuple[str | None, str | None], JournaledProvider] = {}
+        self._batching: list[BatchingProvider] = []
         self._propagation: dict[tuple[object, ...], PropagationChecker] = {}
         self._journal: FileRunJournal | None = None
 
@@ -108,6 +110,8 @@ class Services:
 
     def cancel(self) -> None:
         self._cancelled.set()
+        for batching in list(self._batching):  # changes waiting for company go at once
+            batching.wake()
 
     @property
     def cancelled(self) -> bool:
@@ -218,12 +222,14 @@ class Services:
                 )
                 provider: DnsProvider = cloudflare
                 if batching.enabled:
-                    provider = BatchingProvider(
+                    gathering = BatchingProvider(
                         cloudflare,
                         linger=batching.linger,
                         run_size=lambda: self.run_size,
                         hurry=lambda: self.cancelled,
                     )
+                    self._batching.append(gathering)
+                    provider = gathering
                 self._dns[key] = JournaledProvider(
                     provider, self.journal(), settings.credentials_file
                 )

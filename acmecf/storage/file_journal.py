@@ -100,6 +100,10 @@ class FileRunJournal:
         self._sync_lock = threading.Lock()
         self._written = 0  # lines written so far
         self._synced = 0  # lines known durable
+        # A failed fsync may have lost every line not yet durable, and the next fsync of the
+        # file succeeds all the same (Linux reports a writeback error once): from then on no
+        # line is acknowledged as durable.
+        self._sync_failed: StoreError | None = None
 
     def record(self, entry: JournalEntry) -> None:
         with self._lock:
@@ -159,6 +163,8 @@ class FileRunJournal:
         with self._sync_lock:
             if self._synced >= line:
                 return  # another thread's fsync covered it
+            if self._sync_failed is not None:
+                raise StoreError(str(self._sync_failed))  # one object per thread's traceback
             with self._lock:
                 fd, written = self._fd, self._written
             if fd is None:
@@ -168,7 +174,8 @@ class FileRunJournal:
             except OSError as err:
                 from acmecf.storage.safe import store_error
 
-                raise store_error(self._path or "the journal", err) from err
+                self._sync_failed = store_error(self._path or "the journal", err)
+                raise self._sync_failed from err
             self._synced = written
 
 

@@ -310,3 +310,36 @@ def test_records_of_two_zones_given_together_go_in_a_call_each() -> None:
         "_acme-challenge.example.com",
         "_acme-challenge.example.net",
     ]
+
+
+def test_a_caller_whose_call_failed_leaves_none_of_its_changes_queued() -> None:
+    # Its records of another zone were queued; it gave up on them (its first zone's call
+    # raised), so they must never go out later, least of all in one call with its cleanup
+    # (the API deletes before it creates: the record would outlive the run, journal forgotten).
+    dns = FakeBatchDns()
+    dns.broken = True
+    batching = BatchingProvider(dns)
+    records = [("_acme-challenge.example.com", "one"), ("_acme-challenge.example.net", "two")]
+    with pytest.raises(RuntimeError):
+        batching.present_many(records)
+    dns.broken = False
+    batching.cleanup_many(records)
+    presented = [c.value for call in dns.calls for c in call if c.action == "present"]
+    assert presented == ["one"]  # the call that raised, and nothing after it
+    assert all(len({change.action for change in call}) == 1 for call in dns.calls)
+    assert all(queue.pending == [] for queue in batching._queues.values())
+
+
+def test_a_cancelled_run_wakes_the_changes_waiting_for_company() -> None:
+    cancelled = False
+    dns = FakeBatchDns()
+    clock = QueueingClock()
+    batching = BatchingProvider(dns, linger=60.0, hurry=lambda: cancelled, clock=clock)
+    zone_at_work(batching, "example.com", 1000)  # so it would wait the whole 60 s
+    waiting, errors = in_thread(lambda: batching.present("_acme-challenge.example.com", "v"))
+    clock.wait_until_queued(waiting)
+    cancelled = True
+    batching.wake()  # what the run's cancel() does: from a signal handler, so it never blocks
+    waiting.join(WAIT)
+    assert not waiting.is_alive(), "it still waits for company in a cancelled run"
+    assert errors == [] and dns.records == {("_acme-challenge.example.com", "v")}

@@ -115,3 +115,54 @@ def test_records_written_while_an_fsync_runs_share_the_next_one(
         thread.join(10)
     assert len(synced) == 2, "the three records written meanwhile shared one fsync"
     run.close()
+
+
+def test_a_record_whose_fsync_failed_for_another_is_never_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Linux reports a failed writeback once per open file: the next fsync of the same file
+    # succeeds though the lines it covered may be lost. A record written before the failed
+    # fsync must fail too, never be taken as durable (its TXT record would then be created).
+    from acmecf.errors import StoreError
+
+    run = FileStore(tmp_path).journal.open_run()
+    run.record(ENTRY)  # the file exists
+    real_append = FileRunJournal._append
+    in_fsync, both_written = threading.Event(), threading.Event()
+    written: list[Any] = []
+    calls: list[int] = []
+
+    def failing_once(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            in_fsync.set()
+            assert both_written.wait(10)
+            raise OSError(5, "Input/output error")
+
+    def counted_append(journal: FileRunJournal, line: Any) -> None:
+        real_append(journal, line)
+        written.append(line)
+        if len(written) == 2:
+            both_written.set()
+
+    monkeypatch.setattr(os, "fsync", failing_once)
+    monkeypatch.setattr(FileRunJournal, "_append", counted_append)
+    errors: list[BaseException] = []
+
+    def record(entry: JournalEntry) -> None:
+        try:
+            run.record(entry)
+        except BaseException as err:
+            errors.append(err)
+
+    first = threading.Thread(target=record, args=(OTHER,))
+    first.start()
+    assert in_fsync.wait(10)  # the first is in its fsync before the second writes its line
+    second = threading.Thread(
+        target=record,
+        args=(JournalEntry("zone-1", "example.com", "_acme-challenge.x.example.com", "v", None),),
+    )
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert len(errors) == 2 and all(isinstance(err, StoreError) for err in errors)

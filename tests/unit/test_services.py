@@ -112,3 +112,15 @@ def test_batching_can_be_switched_off(tmp_path: Path) -> None:
 def test_a_bad_batching_variable_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="ACMECF_DNS_BATCH"):
         services(tmp_path, {**TOKEN, "ACMECF_DNS_BATCH": "maybe"}).dns(SETTINGS)
+
+
+def test_cancelling_the_run_wakes_the_changes_waiting_for_a_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = services(tmp_path, TOKEN)
+    provider = run.dns(SETTINGS).provider
+    assert isinstance(provider, BatchingProvider)
+    woken: list[bool] = []
+    monkeypatch.setattr(provider, "wake", lambda: woken.append(run.cancelled))
+    run.cancel()
+    assert woken == [True]
