@@ -349,7 +349,8 @@ class CloudflareDns:
 
     def _txt_ids(self, zone: Zone, changes: list[Change]) -> dict[tuple[str, str], str]:
         """The ids of the TXT records these changes name that exist: one lookup for one record,
-        one listing of the zone's TXT records for more."""
+        one listing of the zone's TXT records for more (and, when that took several pages, a
+        lookup of each one it did not show)."""
         if len(changes) == 1:
             change = changes[0]
             record_id = self._find(zone, change.name, change.value)
@@ -364,15 +365,25 @@ class CloudflareDns:
 
         wanted = {(change.name, change.value) for change in changes}
         found: dict[tuple[str, str], str] = {}
+        listed = 0
         for record in self.api.pages(
             page, per_page=TXT_PER_PAGE, action="listing TXT records", zone=zone
         ):
+            listed += 1
             key = (
                 str(getattr(record, "name", "")).rstrip(".").lower(),
                 unquoted(str(getattr(record, "content", "") or "")),
             )
             if key in wanted:
                 found[key] = str(record.id)
+        if listed >= TXT_PER_PAGE:
+            # Over several pages, records removed meanwhile (another run, another origin)
+            # shift the pages, and a record can be missed: one missing from the listing is
+            # looked up by its name before it counts as gone (a missed one would stay for good).
+            for name, value in sorted(wanted - found.keys()):
+                record_id = self._find(zone, name, value)
+                if record_id is not None:
+                    found[(name, value)] = record_id
         return found
 
     def _find(self, zone: Zone, name: str, value: str) -> str | None:

@@ -4,6 +4,7 @@ one batch call, within the plan's limit, and a refused change failing only itsel
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -115,6 +116,24 @@ def test_a_record_of_an_earlier_run_is_looked_up_and_removed(
     assert txt_values(emulator) == []
     assert emulator.count_requests(BATCH) == 1
     assert emulator.count_requests(LIST) == 1, "one listing of the zone's TXT records"
+
+
+def test_a_record_a_long_listing_missed_is_looked_up_before_it_counts_as_gone(
+    emulator: CloudflareEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing of several pages can skip a record when others are removed meanwhile (the
+    pages shift): here the listing shows 1,000 other records and not the two that exist."""
+    zone = Zone(emulator.add_zone("example.com"), "example.com")
+    emulator.add_record("example.com", "TXT", "_acme-challenge.n0.example.com", '"value-0"')
+    emulator.add_record("example.com", "TXT", "_acme-challenge.n1.example.com", '"value-1"')
+    dns = provider(emulator)
+    others = [
+        SimpleNamespace(id=f"other{i}", name=f"x{i}.example.com", content="x") for i in range(1000)
+    ]
+    monkeypatch.setattr(dns.api, "pages", lambda *args, **kwargs: iter(others))
+    gone = [Change("cleanup", c.name, c.value) for c in presents(2)]
+    assert dns.apply(zone, gone) == [None, None]
+    assert txt_values(emulator) == [], "both found by name and removed"
 
 
 def test_a_single_record_of_an_earlier_run_is_looked_up_by_name(
