@@ -19,7 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from acmecf.errors import LockedError, UsageError
+from acmecf.errors import (
+    EtcdAuthError,
+    EtcdError,
+    EtcdLeaseLostError,
+    EtcdPermissionError,
+    EtcdTimeoutError,
+    EtcdTLSError,
+    EtcdUnavailableError,
+    LockedError,
+    UsageError,
+)
 from acmecf.sandbox.etcd import EtcdCluster, write_test_ca
 from acmecf.sandbox.pebble import find_free_port
 from acmecf.storage.etcd.client import (
@@ -32,15 +42,6 @@ from acmecf.storage.etcd.client import (
     Put,
     parse_endpoints,
     read_password_file,
-)
-from acmecf.storage.etcd.errors import (
-    EtcdAuthError,
-    EtcdError,
-    EtcdLeaseLostError,
-    EtcdPermissionError,
-    EtcdTimeoutError,
-    EtcdTLSError,
-    EtcdUnavailableError,
 )
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -661,7 +662,7 @@ def test_an_unreadable_tls_file_is_a_usage_error_naming_it(tmp_path: Path) -> No
 
 def test_importing_the_etcd_package_and_its_errors_loads_no_client_library() -> None:
     code = (
-        "import sys, acmecf.storage.etcd, acmecf.storage.etcd.errors\n"
+        "import sys, acmecf.storage.etcd, acmecf.errors\n"
         "print(sorted(m for m in ('etcd3gw', 'requests') if m in sys.modules))\n"
     )
     result = subprocess.run(
