@@ -11,6 +11,7 @@ options object, call the library and print. Heavy libraries are imported inside 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -339,6 +340,9 @@ def run_command(
     except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
         raise
     except Exception as err:  # a bug, or a failure we did not foresee
+        output = output_failure(err)
+        if output is not None:
+            fail(output, 1, debug)
         if interrupts.interrupted():
             # A library wrapped the interruption in an error of its own (pydantic does, while
             # the Cloudflare SDK builds its validators): it is still the interruption.
@@ -348,6 +352,21 @@ def run_command(
             1,
             debug,
         )
+
+
+def output_failure(err: BaseException) -> str | None:
+    """The line for a failure to write acmecf's own output (standard output on a full disk, a
+    pipe whose reader went away), or None when `err` came from anywhere else. Told by where it
+    was raised: in click.echo, through which every line acmecf prints goes."""
+    if not isinstance(err, OSError):
+        return None
+    frame = err.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code is click.utils.echo.__code__:
+            reason = err.strerror or type(err).__name__
+            return f"could not write the output: {reason} (what the command did is in its run log)"
+        frame = frame.tb_next
+    return None
 
 
 _published: list[str] = []
@@ -473,6 +492,15 @@ def main() -> None:
         message = one_line(err.format_message())
         click.echo(f"acmecf: error: {message[:1].lower()}{message[1:]}{where}", err=True)
         _exit(err.exit_code)
+    except Exception as err:  # before a command runs: --help or --version to a full disk
+        if "--debug" in sys.argv:
+            traceback.print_exc()
+        line = output_failure(err) or (
+            f"unexpected error: {type(err).__name__}: {err} (run again with --debug and report it)"
+        )
+        with contextlib.suppress(OSError):
+            click.echo(f"acmecf: error: {one_line(line)}", err=True)
+        _exit(1)
     _exit(result if isinstance(result, int) else 0)
 
 

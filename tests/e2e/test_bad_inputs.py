@@ -8,6 +8,7 @@ import os
 import pty
 import select
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -260,3 +261,20 @@ def test_a_prompt_answered_no_or_ctrl_d_changes_nothing(issued: Acmecf, answer: 
     assert "acmecf: error: not confirmed: nothing was changed" in output
     assert "Traceback" not in output
     assert issued.live("held.example.com").joinpath("fullchain.pem").exists()
+
+
+@pytest.mark.parametrize("command", [["--help"], ["--version"], ["list"], ["list", "--json"]])
+def test_output_to_a_full_disk_is_one_line(issued: Acmecf, command: list[str]) -> None:
+    """Standard output on a full disk (/dev/full): before a command runs (--help) and in it."""
+    with open("/dev/full", "w") as full:
+        completed = subprocess.run(
+            [sys.executable, "-m", "acmecf", *command],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=issued.environment(),
+            timeout=60,
+            check=False,
+        )
+    result = Result(completed.returncode, "", completed.stderr)
+    assert_one_line(result, 1, "could not write the output: No space left on device")
